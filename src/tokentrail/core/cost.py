@@ -1,0 +1,143 @@
+"""The priced side of a call: exact Decimal money, never float."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from tokentrail.core.errors import ValidationError
+
+
+class PricingStatus(StrEnum):
+    PRICED = "priced"
+    UNPRICED = "unpriced"  # unknown model: cost is None, never $0
+    ESTIMATED = "estimated"  # usage counted locally, not reported by the provider
+    PROVIDER_REPORTED = "provider_reported"  # the provider's own figure wins
+    OVERRIDE = "override"  # priced by the user's overrides file
+
+
+_MONEY_FIELDS: tuple[str, ...] = (
+    "input_cost",
+    "cache_read_cost",
+    "cache_write_cost",
+    "output_cost",
+    "other_cost",
+    "total_cost",
+    "input_price_per_1k",
+    "output_price_per_1k",
+    "provider_reported_cost",
+    "computed_cost",
+)
+
+
+def to_decimal(field: str, value: object) -> Decimal | None:
+    """Money from JSON or Python: Decimal, int or a decimal string. Floats are refused."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise ValidationError(field, "must be a decimal string, got bool")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise ValidationError(field, f"{value!r} is not a decimal number") from None
+    elif isinstance(value, float):
+        # Accept floats only from the JSON boundary, through their shortest repr, so that
+        # 0.1 stays 0.1 rather than its binary expansion.
+        result = Decimal(repr(value))
+    else:
+        raise ValidationError(field, f"must be a decimal string, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValidationError(field, "must be finite")
+    if result < 0:
+        raise ValidationError(field, f"must not be negative, got {result}")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """Cost of one call split into disjoint buckets (USD, Decimal).
+
+    `input_cost` is uncached input; cache reads and writes have their own buckets;
+    `other_cost` holds per-unit charges (requests, pages, searches, seconds).
+    When `pricing_status` is `provider_reported`, `total_cost` is the provider's figure and
+    `computed_cost` keeps tokentrail's own computation beside it.
+    """
+
+    input_cost: Decimal | None = None
+    cache_read_cost: Decimal | None = None
+    cache_write_cost: Decimal | None = None
+    output_cost: Decimal | None = None
+    other_cost: Decimal | None = None
+    total_cost: Decimal | None = None
+    currency: str = "USD"
+    input_price_per_1k: Decimal | None = None
+    output_price_per_1k: Decimal | None = None
+    pricing_status: PricingStatus = PricingStatus.UNPRICED
+    price_version: str | None = None
+    provider_reported_cost: Decimal | None = None
+    computed_cost: Decimal | None = None
+    # Which layer priced it (`override`, `supplement`, `catalog`) and the model id matched.
+    price_source: str | None = None
+    priced_model: str | None = None
+    # Why a call is unpriced (unknown model, missing usage), for people reading the record.
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in _MONEY_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Decimal):
+                raise ValidationError(name, f"must be a Decimal, got {type(value).__name__}")
+            if value is not None and (not value.is_finite() or value < 0):
+                raise ValidationError(name, f"must be a finite non-negative amount, got {value}")
+        if not isinstance(self.pricing_status, PricingStatus):
+            try:
+                object.__setattr__(self, "pricing_status", PricingStatus(self.pricing_status))
+            except ValueError:
+                allowed = ", ".join(s.value for s in PricingStatus)
+                raise ValidationError("pricing_status", f"{self.pricing_status!r} is not one of {allowed}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, Decimal):
+                out[f.name] = str(value)
+            elif isinstance(value, PricingStatus):
+                out[f.name] = value.value
+            else:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object, *, path: str = "cost_metrics") -> CostBreakdown:
+        if not isinstance(data, Mapping):
+            raise ValidationError(path, f"must be an object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ValidationError(f"{path}.{key}", "is not a cost_metrics field")
+            if value is None:
+                continue
+            if key in _MONEY_FIELDS:
+                kwargs[key] = to_decimal(f"{path}.{key}", value)
+            elif not isinstance(value, str):
+                raise ValidationError(f"{path}.{key}", f"must be a string, got {type(value).__name__}")
+            else:
+                kwargs[key] = value
+        if kwargs.get("currency", "USD") != "USD":
+            raise ValidationError(f"{path}.currency", "only USD is supported")
+        try:
+            return cls(**kwargs)
+        except ValidationError as exc:
+            raise exc.prefixed(path) from None
