@@ -1,0 +1,1 @@
+"""Destinations for records: sqlite (default), collector, otel, log, memory."""
