@@ -47,6 +47,17 @@ def test_normalisation_is_idempotent():
 
 def test_operations_cover_the_spec():
     assert {op.value for op in ModelOperation} == {
-        "chat", "text_completion", "embeddings", "generate_content", "execute_tool", "create_agent",
-        "invoke_agent", "invoke_workflow", "rerank", "image_generation", "speech_to_text", "text_to_speech", "ocr",
+        "chat",
+        "text_completion",
+        "embeddings",
+        "generate_content",
+        "execute_tool",
+        "create_agent",
+        "invoke_agent",
+        "invoke_workflow",
+        "rerank",
+        "image_generation",
+        "speech_to_text",
+        "text_to_speech",
+        "ocr",
     }

@@ -44,7 +44,9 @@ def full_record() -> LLMCall:
         provider_model="gpt-4o-2024-08-06",
         status=CallStatus.ERROR,
         error=ErrorInfo(type="RateLimitError", message="slow down", http_status=429),
-        token_usage=TokenUsage.build(input_tokens=4020, output_tokens=2320, cache_read_tokens=4012, reasoning_tokens=1792),
+        token_usage=TokenUsage.build(
+            input_tokens=4020, output_tokens=2320, cache_read_tokens=4012, reasoning_tokens=1792
+        ),
         units=Units(requests=1),
         cost_metrics=CostBreakdown(
             input_cost=Decimal("0.00002"),

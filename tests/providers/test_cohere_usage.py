@@ -166,7 +166,6 @@ MALFORMED: list[Any] = [
     chat_body(None),
     chat_body([2406, 2]),
     chat_body("2406"),
-    chat_body({"billed_units": {"input_tokens": -1, "output_tokens": 2}}),
     chat_body({"billed_units": {"input_tokens": "2406", "output_tokens": 2}}),
     chat_body({"billed_units": [1, 2], "tokens": PROCESSED, "cached_tokens": CACHED}),
     chat_body({"tokens": PROCESSED, "cached_tokens": CACHED}),  # processed only is not what is billed
@@ -194,7 +193,7 @@ def test_chat_without_billed_output_is_unknown(api: str | None) -> None:
 
 
 def test_malformed_details_are_dropped() -> None:
-    usage = {"billed_units": BILLED, "tokens": {"input_tokens": -5, "output_tokens": "4"}, "cached_tokens": 1.5}
+    usage = {"billed_units": BILLED, "tokens": {"input_tokens": "5", "output_tokens": "4"}, "cached_tokens": 1.5}
     result = extract(chat_body(usage))
     assert counts(result) == EXPECTED
     assert result.details is None
@@ -220,3 +219,9 @@ def test_property_extract_is_total(value: Any, api: str | None, as_stream: bool)
         return
     if result is not None:
         assert_invariants(result)
+
+
+def test_a_negative_billed_count_is_rejected_naming_it() -> None:
+    with pytest.raises(ValidationError) as info:
+        extract(chat_body({"billed_units": {"input_tokens": -1, "output_tokens": 2}}))
+    assert info.value.field == "input_tokens"

@@ -570,14 +570,12 @@ MALFORMED: list[Any] = [
     {"usage": None},
     {"usage": [12, 5, 17]},
     {"usage": "12 tokens"},
-    {"usage": {"prompt_tokens": -1, "completion_tokens": 5, "total_tokens": 4}},
     {"usage": {"prompt_tokens": "12", "completion_tokens": "5"}},
     {"usage": {"prompt_tokens": True, "completion_tokens": 5}},
     {"usage": {"prompt_tokens": 1.5, "completion_tokens": 5}},
     {"usage": {"prompt_tokens": {"value": 12}, "completion_tokens": [5]}},
     {"usage": {"completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 3}}},
     {"object": "response", "usage": {"input_tokens": [1], "output_tokens": {"a": 2}}},
-    {"object": "response", "usage": {"input_tokens": -3, "output_tokens": 2}},
     {"object": "list", "usage": {"prompt_tokens": "8"}},
     {"object": {"nested": ["garbage"]}, "usage": {"usage": {"usage": None}}},
     {"type": "response.completed", "response": "garbage"},
@@ -594,6 +592,24 @@ def test_malformed_input_is_unknown(value: Any, api: str | None) -> None:
     assert extract(value, api) is None
 
 
+NEGATIVE = [
+    ({"usage": {"prompt_tokens": -1, "completion_tokens": 5, "total_tokens": 4}}, "prompt_tokens"),
+    ({"object": "response", "usage": {"input_tokens": -3, "output_tokens": 2}}, "input_tokens"),
+    (
+        {"usage": {"prompt_tokens": 9, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": -2}}},
+        "cached_tokens",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "field"), NEGATIVE)
+def test_a_negative_count_is_rejected_naming_it(value: Any, field: str) -> None:
+    # A negative count was reported, so it is not "unknown": it breaks the invariants (SPEC §1).
+    with pytest.raises(ValidationError) as info:
+        extract(value)
+    assert info.value.field == field
+
+
 @pytest.mark.parametrize("api", [None, "chat.completions", "completions", "responses"])
 def test_a_missing_output_count_means_nothing_usable(api: str | None) -> None:
     # The SDK declares both totals required; a block without one is not priced half-known.
@@ -608,7 +624,7 @@ def test_malformed_sub_counts_are_ignored() -> None:
         "prompt_tokens": 10,
         "completion_tokens": 5,
         "prompt_tokens_details": "garbage",
-        "completion_tokens_details": {"reasoning_tokens": -2, "audio_tokens": "x"},
+        "completion_tokens_details": {"reasoning_tokens": "2", "audio_tokens": "x"},
     }
     result = extract({"usage": usage})
     assert counts(result) == {**dict.fromkeys(TOKEN_FIELDS), "input_tokens": 10, "output_tokens": 5, "total_tokens": 15}

@@ -141,3 +141,62 @@ class CostBreakdown:
             return cls(**kwargs)
         except ValidationError as exc:
             raise exc.prefixed(path) from None
+
+
+class _CostSlots:
+    """CostBreakdown's exact slot layout without its frozen `__setattr__` (see `trusted_cost_breakdown`)."""
+
+    __slots__ = CostBreakdown.__slots__  # type: ignore[attr-defined]
+
+
+# The fast constructor below assigns every slot by name; adding a field to CostBreakdown must
+# update it, so fail at import rather than produce half-initialised objects.
+if CostBreakdown.__slots__ != (  # type: ignore[attr-defined]
+    "input_cost", "cache_read_cost", "cache_write_cost", "output_cost", "other_cost", "total_cost",
+    "currency", "input_price_per_1k", "output_price_per_1k", "pricing_status", "price_version",
+    "provider_reported_cost", "computed_cost", "price_source", "priced_model", "reason",
+):  # fmt: skip
+    raise TypeError("CostBreakdown fields changed: update trusted_cost_breakdown")
+
+
+def trusted_cost_breakdown(
+    input_cost: Decimal,
+    cache_read_cost: Decimal,
+    cache_write_cost: Decimal,
+    output_cost: Decimal,
+    other_cost: Decimal,
+    total_cost: Decimal,
+    input_price_per_1k: Decimal | None,
+    output_price_per_1k: Decimal | None,
+    pricing_status: PricingStatus,
+    price_version: str | None,
+    price_source: str | None,
+    priced_model: str | None,
+) -> CostBreakdown:
+    """A CostBreakdown built without `__post_init__` validation, for the price engine only.
+
+    The engine computes these values itself (non-negative Decimals from validated prices and
+    counts, a real PricingStatus), so re-checking them on every call would cost more than the
+    arithmetic. The object is filled through a class with the same slots and then given its
+    real class, which yields an ordinary, frozen CostBreakdown (equality, hashing and
+    `to_dict` behave as usual).
+    """
+    obj = _CostSlots()
+    obj.input_cost = input_cost  # type: ignore[attr-defined]
+    obj.cache_read_cost = cache_read_cost  # type: ignore[attr-defined]
+    obj.cache_write_cost = cache_write_cost  # type: ignore[attr-defined]
+    obj.output_cost = output_cost  # type: ignore[attr-defined]
+    obj.other_cost = other_cost  # type: ignore[attr-defined]
+    obj.total_cost = total_cost  # type: ignore[attr-defined]
+    obj.currency = "USD"  # type: ignore[attr-defined]
+    obj.input_price_per_1k = input_price_per_1k  # type: ignore[attr-defined]
+    obj.output_price_per_1k = output_price_per_1k  # type: ignore[attr-defined]
+    obj.pricing_status = pricing_status  # type: ignore[attr-defined]
+    obj.price_version = price_version  # type: ignore[attr-defined]
+    obj.provider_reported_cost = None  # type: ignore[attr-defined]
+    obj.computed_cost = None  # type: ignore[attr-defined]
+    obj.price_source = price_source  # type: ignore[attr-defined]
+    obj.priced_model = priced_model  # type: ignore[attr-defined]
+    obj.reason = None  # type: ignore[attr-defined]
+    obj.__class__ = CostBreakdown  # type: ignore[assignment]
+    return obj  # type: ignore[return-value]

@@ -112,8 +112,8 @@ def _looks_like_embeddings(response: Any) -> bool:
 def chat_usage(block: Any) -> TokenUsage | None:
     """Chat usage from a v2 `usage` (or v1 `meta`) block: billed units are the counts."""
     billed = get(block, "billed_units")
-    input_tokens = count(get(billed, "input_tokens"))
-    output_tokens = count(get(billed, "output_tokens"))
+    input_tokens = count(get(billed, "input_tokens"), "input_tokens")
+    output_tokens = count(get(billed, "output_tokens"), "output_tokens")
     if input_tokens is None or output_tokens is None:
         return None
     return TokenUsage.build(input_tokens=input_tokens, output_tokens=output_tokens, details=_details(block))
@@ -124,7 +124,7 @@ def embeddings_usage(block: Any) -> TokenUsage | None:
 
     Embeddings produce no tokens, so output is a known 0 rather than "not reported".
     """
-    input_tokens = count(get(block, "billed_units", "input_tokens"))
+    input_tokens = count(get(block, "billed_units", "input_tokens"), "input_tokens")
     if input_tokens is None:
         return None
     return TokenUsage.build(input_tokens=input_tokens, output_tokens=0, details=_details(block))

@@ -198,12 +198,12 @@ def _usage_block(response: Any) -> Any:
 # ---- usage blocks -------------------------------------------------------------------------
 def chat_usage(usage: Any) -> TokenUsage | None:
     """Chat Completions / legacy Completions usage, with the compatible providers' variants."""
-    prompt = count(get(usage, "prompt_tokens"))
-    completion = count(get(usage, "completion_tokens"))
+    prompt = count(get(usage, "prompt_tokens"), "prompt_tokens")
+    completion = count(get(usage, "completion_tokens"), "completion_tokens")
     # DeepSeek reports hits and misses flat on usage; prompt_tokens = hit + miss.
-    hit = count(get(usage, "prompt_cache_hit_tokens"))
+    hit = count(get(usage, "prompt_cache_hit_tokens"), "prompt_cache_hit_tokens")
     if prompt is None and hit is not None:
-        miss = count(get(usage, "prompt_cache_miss_tokens"))
+        miss = count(get(usage, "prompt_cache_miss_tokens"), "prompt_cache_miss_tokens")
         prompt = None if miss is None else hit + miss
     if prompt is None or completion is None:
         return None
@@ -217,7 +217,7 @@ def chat_usage(usage: Any) -> TokenUsage | None:
     reasoning = first_count(completion_details, "reasoning_tokens")
     if reasoning is None:
         reasoning = first_count(usage, "reasoning_tokens")  # xAI legacy flat field
-    total = count(get(usage, "total_tokens"))
+    total = count(get(usage, "total_tokens"), "total_tokens")
     return TokenUsage.build(
         input_tokens=prompt,
         output_tokens=_inclusive_output(prompt, completion, reasoning, total),
@@ -232,14 +232,14 @@ def chat_usage(usage: Any) -> TokenUsage | None:
 
 def responses_usage(usage: Any) -> TokenUsage | None:
     """Responses API usage: `input_tokens`/`output_tokens` with their `*_details`."""
-    input_tokens = count(get(usage, "input_tokens"))
-    output_tokens = count(get(usage, "output_tokens"))
+    input_tokens = count(get(usage, "input_tokens"), "input_tokens")
+    output_tokens = count(get(usage, "output_tokens"), "output_tokens")
     if input_tokens is None or output_tokens is None:
         return None
     input_details = get(usage, "input_tokens_details")
     output_details = get(usage, "output_tokens_details")
     reasoning = first_count(output_details, "reasoning_tokens")
-    total = count(get(usage, "total_tokens"))
+    total = count(get(usage, "total_tokens"), "total_tokens")
     return TokenUsage.build(
         input_tokens=input_tokens,
         output_tokens=_inclusive_output(input_tokens, output_tokens, reasoning, total),
