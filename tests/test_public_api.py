@@ -58,8 +58,17 @@ def test_spec_signatures():
     assert list(inspect.signature(tokentrail.extract_usage).parameters) == ["response", "provider", "api"]
     configure = inspect.signature(tokentrail.configure).parameters
     for name in (
-        "sinks", "service_name", "environment", "capture_content", "prices", "collector_url", "api_key",
-        "enforce_budgets", "queue_size", "spool_dir", "spool_max_bytes",
+        "sinks",
+        "service_name",
+        "environment",
+        "capture_content",
+        "prices",
+        "collector_url",
+        "api_key",
+        "enforce_budgets",
+        "queue_size",
+        "spool_dir",
+        "spool_max_bytes",
     ):
         assert name in configure or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in configure.values()), name
     assert callable(tokentrail.testing.capture)
@@ -67,8 +76,14 @@ def test_spec_signatures():
 
 def test_extract_and_price_through_the_facade():
     usage = tokentrail.extract_usage(
-        {"usage": {"input_tokens": 3, "cache_creation_input_tokens": 418, "cache_read_input_tokens": 1111,
-                   "output_tokens": 40}},
+        {
+            "usage": {
+                "input_tokens": 3,
+                "cache_creation_input_tokens": 418,
+                "cache_read_input_tokens": 1111,
+                "output_tokens": 40,
+            }
+        },
         "claude",
     )
     assert usage.input_tokens == 1532

@@ -7,7 +7,7 @@ provider's own accounting convention goes in and one exact, comparable cost come
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 
@@ -231,6 +231,3 @@ DEMO_CALLS: tuple[DemoCall, ...] = (
         feature="experiments",
     ),
 )
-
-# The demo prices every call as of one fixed day, so its figures are reproducible.
-DEMO_DATE = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)

@@ -18,7 +18,8 @@ from tokentrail.pricing import PriceEngine, calculate_cost, search_prices
 prices_app = typer.Typer(no_args_is_help=True, help="Look up the price catalog.")
 app.add_typer(prices_app, name="prices")
 
-console = Console()
+# Wide enough for model ids when output is piped (Rich assumes 80 columns then).
+console = Console(width=None if Console().is_terminal else 160)
 
 
 def _parse_at(value: str | None) -> datetime | None:
@@ -95,7 +96,10 @@ def _print_breakdown(provider: str, model: str, usage: TokenUsage, cost: CostBre
         ("output", usage.output_tokens, cost.output_cost),
     ]
     for label, tokens, amount in rows:
-        table.add_row(label, "-" if tokens is None else f"{tokens:,}", money(amount))
+        if tokens is None and not amount:
+            table.add_row(label, "-", "-")
+        else:
+            table.add_row(label, f"{tokens or 0:,}", money(amount))
     if cost.other_cost:
         table.add_row("other units", "", money(cost.other_cost))
     table.add_row("[bold]total[/bold]", f"{usage.total_tokens or 0:,}", f"[bold]{money(cost.total_cost)}[/bold]")
