@@ -212,9 +212,9 @@ class Units:
     def __post_init__(self) -> None:
         for name in ("pages", "images", "characters", "requests", "searches"):
             check_count(name, getattr(self, name))
-        if self.seconds is not None:
-            if isinstance(self.seconds, bool) or not isinstance(self.seconds, int | float) or self.seconds < 0:
-                raise ValidationError("seconds", "must be a non-negative number")
+        seconds = self.seconds
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0):
+            raise ValidationError("seconds", "must be a non-negative number")
 
     @property
     def is_empty(self) -> bool:
