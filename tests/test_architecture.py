@@ -16,7 +16,8 @@ ALLOWED: dict[str, set[str]] = {
     "tracking": {"core", "pricing", "sinks"},
     "instrument": {"core", "providers", "tracking"},
     "server": {"core", "pricing"},
-    "cli": {"core", "pricing", "providers", "sinks", "tracking", "instrument", "server"},
+    "mockprovider": {"core"},
+    "cli": {"core", "pricing", "providers", "sinks", "tracking", "instrument", "server", "mockprovider"},
 }
 
 
@@ -55,6 +56,11 @@ def test_layers_import_only_what_they_may():
                 if in_function:
                     violations.append(f"{path.relative_to(SRC)} imports tokentrail.{imported} inside a function")
     assert not violations, "\n".join(violations)
+
+
+def test_every_package_has_a_rule():
+    packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages <= set(ALLOWED), f"add a layer rule for {packages - set(ALLOWED)}"
 
 
 def test_nothing_of_the_sdk_imports_the_server():

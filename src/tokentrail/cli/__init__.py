@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tokentrail.cli import demo, price
+from tokentrail.cli import demo, mock_provider, price
 from tokentrail.cli.app import app
 
 # The modules above register their commands on `app` when imported.
-_COMMAND_MODULES = (demo, price)
+_COMMAND_MODULES = (demo, mock_provider, price)
 
 
 def main() -> None:
