@@ -278,3 +278,22 @@ def test_default_engine_reads_overrides_from_the_environment(tmp_path, monkeypat
         assert price_version() != before
     finally:
         configure_prices(None)
+
+
+@pytest.mark.parametrize(
+    "details",
+    [{"input_audio_seconds": 1}, {"audio_seconds": 0, "input_audio_seconds": 5}, {"audio_seconds": 30},
+     {"input_audio_seconds": 0}],
+)
+def test_groq_whisper_minimum_billing_matches_genai_prices(details):
+    # Found by the Hypothesis property: only `input_audio_seconds` reported must still be billed
+    # at Groq's 10-second minimum, as genai-prices does.
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    ours = PriceEngine(supplement=False).calculate_cost(
+        "groq", "whisper-large-v3", TokenUsage(input_tokens=0, details=details), at=at
+    )
+    theirs = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=0, **details), "whisper-large-v3", provider_id="groq",
+        genai_request_timestamp=at,
+    )
+    assert ours.total_cost == theirs.total_price

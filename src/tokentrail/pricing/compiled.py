@@ -76,6 +76,17 @@ class _Source:
         self.lines.append("    " * (self.indent + extra) + line)
 
 
+_SECONDS_KEYS = ("audio_seconds", "input_audio_seconds")
+
+
+def _billed_seconds(audio: object, input_audio: object, own: object, minimum: int) -> object:
+    """genai-prices' Groq whisper rule: `audio_seconds or input_audio_seconds`, at least `minimum`."""
+    reported = audio or input_audio
+    if reported is None:
+        return own
+    return max(reported, minimum) if reported > 0 else 0  # type: ignore[operator]
+
+
 def _reader(key: str, src: _Source, plain: bool) -> str | None:
     """Source of an expression reading usage key `key` (its value is None when not reported).
 
@@ -193,6 +204,13 @@ def _body(plan: _Plan, registry: UnitRegistry, src: _Source, plain: bool) -> Non
     var: dict[str, str] = {}
     for n, key in enumerate(plan.reads):
         read = _reader(key, src, plain)
+        if key in _SECONDS_KEYS and plan.min_audio_seconds is not None:
+            # Groq bills transcription for at least this many seconds; like genai-prices, the
+            # reported duration (either key) sets both duration counts.
+            shared = [_reader(k, src, plain) or "None" for k in _SECONDS_KEYS]
+            if shared != ["None", "None"]:
+                fn = src.const(_billed_seconds)
+                read = f"{fn}({shared[0]}, {shared[1]}, {read or 'None'}, {plan.min_audio_seconds})"
         check = _absent_check(key, registry, src, plain)
         if read is None:  # statically unreported: genai-prices infers 0 unless a sub-count says otherwise
             if check:
@@ -201,9 +219,6 @@ def _body(plan: _Plan, registry: UnitRegistry, src: _Source, plain: bool) -> Non
             continue
         v = var[key] = f"v{n}"
         src.add(f"{v} = {read}")
-        if key in ("audio_seconds", "input_audio_seconds") and plan.min_audio_seconds is not None:
-            # Groq bills transcription for at least this many seconds (genai-prices does too).
-            src.add(f"if {v}: {v} = max({v}, {plan.min_audio_seconds})")
         src.add(f"if {v} is None:")
         if check:
             src.add(f"if {check}: raise {src.const(_missing)}({key!r})", 1)
