@@ -27,6 +27,7 @@ EXPECTED = {
     "emit_outcome",
     "extract_usage",
     "flush",
+    "instrument",
     "llm_instrumented",
     "log_embedding_usage",
     "log_llm_usage",
@@ -39,7 +40,9 @@ EXPECTED = {
     "testing",
     "track_llm_call",
     "track_tool_call",
+    "uninstrument",
     "workflow",
+    "wrap_openai",
 }
 
 

@@ -24,6 +24,7 @@ from tokentrail.core import (
     normalize_provider,
 )
 from tokentrail.core.settings import Settings
+from tokentrail.instrument import instrument, uninstrument, wrap_openai
 from tokentrail.pricing import calculate_cost
 from tokentrail.providers import extract_usage
 from tokentrail.tracking import (
@@ -78,6 +79,7 @@ __all__ = [
     "emit_outcome",
     "extract_usage",
     "flush",
+    "instrument",
     "llm_instrumented",
     "log_embedding_usage",
     "log_llm_usage",
@@ -90,5 +92,7 @@ __all__ = [
     "testing",
     "track_llm_call",
     "track_tool_call",
+    "uninstrument",
     "workflow",
+    "wrap_openai",
 ]

@@ -75,6 +75,8 @@ class Settings:
     otel_usage_counters: bool = False
     # OpenAI streams without include_usage: add it (hiding the extra chunk) instead of estimating
     inject_stream_usage: bool = False
+    # provider name for OpenAI-compatible endpoints tokentrail cannot name from the base URL (vLLM, TGI, ...)
+    openai_compatible_provider: str | None = None
 
     @property
     def home_path(self) -> Path:

@@ -17,7 +17,7 @@ def get(obj: Any, *path: str) -> Any:
     for key in path:
         if obj is None:
             return None
-        if isinstance(obj, Mapping):
+        if obj.__class__ is dict or isinstance(obj, Mapping):  # a plain dict skips the ABC check
             obj = obj.get(key)
         else:
             try:
