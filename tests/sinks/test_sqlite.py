@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tokentrail.core import Attribution, CostBreakdown, LLMCall, TokenUsage, ValidationError
-from tokentrail.core.columns import COLUMN_NAMES, INDEXES, SCHEMA_VERSION, record_to_columns
+from tokentrail.core.columns import COLUMN_NAMES, LOCAL_INDEXES, SCHEMA_VERSION, record_to_columns
 from tokentrail.core.settings import Settings
 from tokentrail.sinks.pipeline import Pipeline
 from tokentrail.sinks.sqlite import SQLiteSink
@@ -56,7 +56,7 @@ def test_default_file_is_in_tokentrail_home_with_wal_and_schema():
         pk = [r[1] for r in conn.execute("PRAGMA table_info(calls)") if r[5]]
         assert pk == ["id"]
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(calls)")}
-        assert {index.name for index in INDEXES} <= indexes
+        assert {index.name for index in LOCAL_INDEXES} <= indexes
         meta = dict(conn.execute("SELECT key, value FROM tokentrail_meta"))
         assert meta["schema_version"] == str(SCHEMA_VERSION)
     finally:

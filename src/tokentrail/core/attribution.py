@@ -9,13 +9,15 @@ workflow/agent/tool record) parents records to their enclosing operation.
 
 from __future__ import annotations
 
-import os
+import random
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields
 from types import MappingProxyType, TracebackType
 from typing import Any
 
 from tokentrail.core.errors import ValidationError
+from tokentrail.core.fields import slot_twin
 from tokentrail.core.sections import ATTRIBUTION_FIELDS, Attribution
 
 # Settings-level values (service_name, environment, project) are filled by the tracker, not
@@ -155,22 +157,39 @@ class SpanContext:
 
 _SPAN: ContextVar[SpanContext | None] = ContextVar("tokentrail_span", default=None)
 
+if SpanContext.__slots__ != ("trace_id", "span_id", "owner"):  # type: ignore[attr-defined]
+    raise TypeError("SpanContext fields changed: update make_span")
+_SpanSlots = slot_twin(SpanContext)
 
-def current_span() -> SpanContext | None:
-    return _SPAN.get()
+
+def make_span(trace_id: str, span_id: str, owner: Any = None) -> SpanContext:
+    """`SpanContext(trace_id, span_id, owner)` without the frozen `__init__`'s per-field
+    `object.__setattr__` (every tracked call opens one)."""
+    obj = _SpanSlots()
+    obj.trace_id = trace_id  # type: ignore[attr-defined]
+    obj.span_id = span_id  # type: ignore[attr-defined]
+    obj.owner = owner  # type: ignore[attr-defined]
+    obj.__class__ = SpanContext
+    return obj  # type: ignore[return-value]
 
 
-def push_span(span: SpanContext) -> Token[SpanContext | None]:
-    return _SPAN.set(span)
+# The ContextVar's own methods, not wrappers around them: they run twice per tracked call.
+current_span: Callable[[], SpanContext | None] = _SPAN.get
+"""The enclosing operation's span context, or None."""
+push_span: Callable[[SpanContext], Token[SpanContext | None]] = _SPAN.set
+"""Make `span` the current one; returns the token `pop_span` takes."""
 
 
 def pop_span(token: Token[SpanContext | None]) -> None:
     _reset(_SPAN, token)
 
 
+_randbits = random.getrandbits  # fork-safe: `random` reseeds itself in a forked child
+
+
 def new_trace_id() -> str:
-    """32 lowercase hex digits, the OpenTelemetry trace id form."""
-    return os.urandom(16).hex()
+    """32 lowercase hex digits, the OpenTelemetry trace id form (never all zeros)."""
+    return "%032x" % (_randbits(128) or 1)  # a third of os.urandom(16).hex()
 
 
 __all__ = [
@@ -180,6 +199,7 @@ __all__ = [
     "current_attribution",
     "current_frame",
     "current_span",
+    "make_span",
     "new_trace_id",
     "pop_span",
     "push_span",

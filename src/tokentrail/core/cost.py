@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from tokentrail.core.errors import ValidationError
+from tokentrail.core.fields import JsonSection, compile_to_dict, compile_to_json
 
 
 class PricingStatus(StrEnum):
@@ -105,18 +106,11 @@ class CostBreakdown:
                 raise ValidationError("pricing_status", f"{self.pricing_status!r} is not one of {allowed}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, Decimal):
-                out[f.name] = str(value)
-            elif isinstance(value, PricingStatus):
-                out[f.name] = value.value
-            else:
-                out[f.name] = value
-        return out
+        return _to_dict(self)
+
+    def to_json(self) -> str:
+        """`to_dict()` as compact JSON text."""
+        return _to_json(self)
 
     @classmethod
     def from_dict(cls, data: object, *, path: str = "cost_metrics") -> CostBreakdown:
@@ -141,6 +135,22 @@ class CostBreakdown:
             return cls(**kwargs)
         except ValidationError as exc:
             raise exc.prefixed(path) from None
+
+
+def _json_value(value: Any) -> Any:
+    """The general rule of `CostBreakdown.to_dict` for one present value."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, PricingStatus):
+        return value.value
+    return value
+
+
+# compiled per field (same result as `_json_value` on each): this runs for every record
+_KINDS = {name: "decimal" for name in _MONEY_FIELDS} | {"pricing_status": "enum"}
+_to_dict = compile_to_dict(CostBreakdown, _KINDS, _json_value, enum_types=(PricingStatus,))
+_to_json = compile_to_json(CostBreakdown, _KINDS, _json_value, enum_types=(PricingStatus,))
+COST_JSON = JsonSection(CostBreakdown, _json_value, _KINDS, enum_types=(PricingStatus,))  # inline in LLMCall
 
 
 class _CostSlots:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from tokentrail.core.fields import (
     Converter,
+    JsonSection,
     as_any,
     as_bool,
     as_int,
@@ -15,8 +16,13 @@ from tokentrail.core.fields import (
     as_str,
     as_str_list,
     as_time,
+    compile_to_dict,
+    compile_to_json,
+    json_text,
     section_from_dict,
     section_to_dict,
+    slot_twin,
+    value_to_json,
 )
 
 
@@ -28,6 +34,10 @@ class _Section:
 
     def to_dict(self) -> dict[str, Any]:
         return section_to_dict(self)
+
+    def to_json(self) -> str:
+        """`to_dict()` as compact JSON text (replaced per class by a compiled version)."""
+        return json_text(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: object, *, path: str | None = None) -> Any:
@@ -182,3 +192,78 @@ class Content(_Section):
 
 
 ATTRIBUTION_FIELDS: tuple[str, ...] = tuple(Attribution._kinds)
+
+# Each section's `to_dict` and `to_json` compiled for its own fields (the same results as
+# `section_to_dict` and encoding it; records are serialised once each, on the per-record path).
+JSON_SECTIONS: dict[type, JsonSection] = {
+    cls: JsonSection(cls, value_to_json, kinds)
+    for cls, kinds in (
+        (ErrorInfo, {}),
+        (PerformanceMetrics, {}),
+        (RequestParameters, {}),
+        (ResponseMetadata, {}),
+        (RateLimitInfo, {"requests_reset_at": "time", "tokens_reset_at": "time"}),
+        (Attribution, {}),
+        (Content, {}),
+    )
+}
+for _cls, _spec in JSON_SECTIONS.items():
+    _cls.to_dict = compile_to_dict(_cls, _spec.kinds, value_to_json)  # type: ignore[attr-defined]
+    _cls.to_json = compile_to_json(_cls, _spec.kinds, value_to_json)  # type: ignore[attr-defined]
+del _cls, _spec
+
+
+# ---- fast constructors ---------------------------------------------------------------------
+# The trackers build these for every record. A frozen dataclass's `__init__` stores each field
+# through `object.__setattr__`; filling a same-layout twin and switching its class gives the
+# identical object for a fraction of that. The sections have no `__post_init__`, so there is
+# nothing to check that the dataclass constructor would have checked. The field lists are
+# compared at import so that a new field cannot leave these half-initialised.
+
+if PerformanceMetrics.__slots__ != (  # type: ignore[attr-defined]
+    "total_duration_ms", "time_to_first_token_ms", "tokens_per_second", "queue_time_ms", "processing_time_ms",
+):  # fmt: skip
+    raise TypeError("PerformanceMetrics fields changed: update build_performance")
+
+_PerformanceSlots = slot_twin(PerformanceMetrics)
+
+
+def build_performance(
+    total_duration_ms: float | None, time_to_first_token_ms: float | None, tokens_per_second: float | None
+) -> PerformanceMetrics:
+    """`PerformanceMetrics(total_duration_ms, time_to_first_token_ms, tokens_per_second)`."""
+    obj = _PerformanceSlots()
+    obj.total_duration_ms = total_duration_ms  # type: ignore[attr-defined]
+    obj.time_to_first_token_ms = time_to_first_token_ms  # type: ignore[attr-defined]
+    obj.tokens_per_second = tokens_per_second  # type: ignore[attr-defined]
+    obj.queue_time_ms = None  # type: ignore[attr-defined]
+    obj.processing_time_ms = None  # type: ignore[attr-defined]
+    obj.__class__ = PerformanceMetrics
+    return obj  # type: ignore[return-value]
+
+
+if ResponseMetadata.__slots__ != (  # type: ignore[attr-defined]
+    "finish_reason", "model_version", "request_id", "client_request_id", "system_fingerprint", "service_tier",
+    "response_id",
+):  # fmt: skip
+    raise TypeError("ResponseMetadata fields changed: update build_response_metadata")
+
+_ResponseSlots = slot_twin(ResponseMetadata)
+_RESPONSE_KEYS = frozenset(ResponseMetadata.__slots__)  # type: ignore[attr-defined]
+
+
+def build_response_metadata(values: dict[str, Any]) -> ResponseMetadata:
+    """`ResponseMetadata(**values)` (an unknown key raises its TypeError, as there)."""
+    if not values.keys() <= _RESPONSE_KEYS:
+        return ResponseMetadata(**values)
+    obj = _ResponseSlots()
+    get = values.get
+    obj.finish_reason = get("finish_reason")  # type: ignore[attr-defined]
+    obj.model_version = get("model_version")  # type: ignore[attr-defined]
+    obj.request_id = get("request_id")  # type: ignore[attr-defined]
+    obj.client_request_id = get("client_request_id")  # type: ignore[attr-defined]
+    obj.system_fingerprint = get("system_fingerprint")  # type: ignore[attr-defined]
+    obj.service_tier = get("service_tier")  # type: ignore[attr-defined]
+    obj.response_id = get("response_id")  # type: ignore[attr-defined]
+    obj.__class__ = ResponseMetadata
+    return obj  # type: ignore[return-value]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from tokentrail.core.errors import ValidationError
+from tokentrail.core.fields import JsonSection, compile_to_json, json_text
 
 _DETAIL_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -36,6 +38,16 @@ _SUBSETS: tuple[tuple[str, str], ...] = (
     ("reasoning_tokens", "output_tokens"),
     ("audio_output_tokens", "output_tokens"),
 )
+
+# Validation runs for every provider-reported usage, so the counts are read in one C call
+# and the subset checks address them by position.
+_READ_COUNTS = attrgetter(*TOKEN_FIELDS)
+_SUBSET_POSITIONS: tuple[tuple[int, int, str, str], ...] = tuple(
+    (TOKEN_FIELDS.index(sub), TOKEN_FIELDS.index(total), sub, total) for sub, total in _SUBSETS
+)
+_INPUT = TOKEN_FIELDS.index("input_tokens")
+_CACHE_READ = TOKEN_FIELDS.index("cache_read_tokens")
+_CACHE_WRITE = TOKEN_FIELDS.index("cache_write_tokens")
 
 
 def check_count(field: str, value: object) -> int | None:
@@ -69,22 +81,26 @@ class TokenUsage:
     other_models: Mapping[str, TokenUsage] | None = None
 
     def __post_init__(self) -> None:
-        for name in TOKEN_FIELDS:
-            check_count(name, getattr(self, name))
-        for sub, total in _SUBSETS:
-            sub_value = getattr(self, sub)
+        counts = _READ_COUNTS(self)
+        for name, value in zip(TOKEN_FIELDS, counts, strict=True):
+            # plain non-negative ints pass without a call; anything else gets check_count's verdict
+            if value is not None and (type(value) is not int or value < 0):
+                check_count(name, value)
+        for sub_at, total_at, sub, total in _SUBSET_POSITIONS:
+            sub_value = counts[sub_at]
             if not sub_value:
                 continue
-            total_value = getattr(self, total)
+            total_value = counts[total_at]
             if total_value is None:
                 raise ValidationError(sub, f"is {sub_value} but {total} is unknown; the subset needs its total")
             if sub_value > total_value:
                 raise ValidationError(sub, f"{sub_value} exceeds {total} {total_value}; it is a subset of it")
-        cached = (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0)
-        if cached and self.input_tokens is not None and cached > self.input_tokens:
+        input_tokens = counts[_INPUT]
+        cached = (counts[_CACHE_READ] or 0) + (counts[_CACHE_WRITE] or 0)
+        if cached and input_tokens is not None and cached > input_tokens:
             raise ValidationError(
                 "cache_read_tokens",
-                f"cache reads + writes ({cached}) exceed input_tokens {self.input_tokens}",
+                f"cache reads + writes ({cached}) exceed input_tokens {input_tokens}",
             )
         if self.details is not None:
             if not isinstance(self.details, Mapping):
@@ -106,7 +122,10 @@ class TokenUsage:
     @property
     def is_empty(self) -> bool:
         """True when the provider reported nothing at all."""
-        return all(getattr(self, name) is None for name in TOKEN_FIELDS) and not self.details
+        for value in _READ_COUNTS(self):
+            if value is not None:
+                return False
+        return not self.details
 
     @property
     def uncached_input_tokens(self) -> int | None:
@@ -139,6 +158,12 @@ class TokenUsage:
         if self.other_models:
             out["other_models"] = {model: usage.to_dict() for model, usage in self.other_models.items()}
         return out
+
+    def to_json(self) -> str:
+        """`to_dict()` as compact JSON text."""
+        if self.details or self.other_models:
+            return json_text(self.to_dict())
+        return _counts_json(self)
 
     @classmethod
     def from_dict(cls, data: object, *, path: str = "token_usage") -> TokenUsage:
@@ -218,10 +243,14 @@ class Units:
 
     @property
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return all(value is None for value in _READ_UNITS(self))
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {name: value for name, value in zip(_UNIT_FIELDS, _READ_UNITS(self), strict=True) if value is not None}
+
+    def to_json(self) -> str:
+        """`to_dict()` as compact JSON text."""
+        return _units_json(self)
 
     @classmethod
     def from_dict(cls, data: object, *, path: str = "units") -> Units:
@@ -235,3 +264,18 @@ class Units:
             return cls(**{k: v for k, v in data.items() if v is not None})
         except ValidationError as exc:
             raise exc.prefixed(path) from None
+
+
+_UNIT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Units))
+_READ_UNITS = attrgetter(*_UNIT_FIELDS)
+
+
+def _same(value: Any) -> Any:
+    return value  # counts and units go into the JSON form as they are
+
+
+# how LLMCall's compiled `to_json` writes these inline (see JsonSection)
+TOKEN_USAGE_JSON = JsonSection(TokenUsage, _same, names=TOKEN_FIELDS, unless=("details", "other_models"))
+UNITS_JSON = JsonSection(Units, _same)
+_counts_json = compile_to_json(TokenUsage, {}, _same, names=TOKEN_FIELDS)
+_units_json = compile_to_json(Units, {}, _same)

@@ -19,6 +19,20 @@ from tokentrail.instrument.engine import Patch, Plugin, Switch, is_wrapper, wrap
 
 logger = logging.getLogger("tokentrail")
 _MISSING = object()
+# other names `instrument()` accepts for a plug-in (SDK package names, provider names)
+ALIASES: dict[str, str] = {
+    "claude": "anthropic",
+    "google": "gemini",
+    "google-genai": "gemini",
+    "google_genai": "gemini",
+    "genai": "gemini",
+    "vertexai": "gemini",
+    "boto3": "bedrock",
+    "botocore": "bedrock",
+    "aws": "bedrock",
+    "aws.bedrock": "bedrock",
+    "bedrock-runtime": "bedrock",
+}
 
 
 @dataclass(slots=True)
@@ -105,6 +119,8 @@ class Registry:
 
     def plugin(self, name: str) -> Plugin:
         found = self._plugins.get(name)
+        if found is None and isinstance(name, str):
+            found = self._plugins.get(ALIASES.get(name.strip().lower(), name.strip().lower()))
         if found is None:
             known = ", ".join(sorted(self._plugins)) or "none"
             raise ValidationError("instrument", f"{name!r} is not a supported SDK (known: {known})")
@@ -122,6 +138,7 @@ class Registry:
         now instrumented. An SDK that is named but not installed is skipped with a warning."""
         with self._lock:
             chosen = [self.plugin(n) for n in names] if names else [self._plugins[n] for n in self.names]
+            chosen = list(dict.fromkeys(chosen))  # two names of one plug-in
             done: list[str] = []
             for plugin in chosen:
                 plugin.configure(**options)
@@ -140,7 +157,7 @@ class Registry:
     def uninstrument(self, names: tuple[str, ...]) -> None:
         """Remove the named SDKs' patches (all, and every wrapped client, when none is named)."""
         with self._lock:
-            targets = list(names) if names else list(self._global)
+            targets = [ALIASES.get(n.strip().lower(), n.strip().lower()) for n in names] if names else list(self._global)
             for name in targets:
                 for item in reversed(self._global.pop(name, [])):
                     item.restore()
@@ -164,4 +181,4 @@ class Registry:
 
 REGISTRY = Registry()
 
-__all__ = ["REGISTRY", "Installed", "Registry"]
+__all__ = ["ALIASES", "REGISTRY", "Installed", "Registry"]

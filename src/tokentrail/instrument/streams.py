@@ -48,7 +48,7 @@ def _ignore(chunk: Any) -> None:
 class StreamTracking:
     """The bookkeeping of one tracked stream; `end` records the call exactly once."""
 
-    __slots__ = ("call", "done", "feed", "hide", "state")
+    __slots__ = ("call", "done", "feed", "hide", "owner", "state")
 
     def __init__(self, call: Call, state: StreamState) -> None:
         self.call = call
@@ -56,6 +56,7 @@ class StreamTracking:
         self.feed: Callable[[Any], None] = state.feed
         self.hide = getattr(state, "hide", None)
         self.done = False
+        self.owner = 0  # id() of the proxy handed to the caller: only its collection ends the call
 
     def first(self, chunk: Any) -> bool:
         """Whether `chunk` is the first with content; marks the time to first token then."""
@@ -205,11 +206,27 @@ class _SyncMixin:
 
     def __del__(self) -> None:
         tt = getattr(self, "_tt", None)
-        if tt is not None and not tt.done:
+        # a copy the SDK made of the proxy (Anthropic's Stream iterates over `copy(self)`)
+        # shares `_tt` but is not the caller's object: its collection is not the caller leaving
+        if tt is not None and not tt.done and tt.owner == id(self):
             tt.end(None, partial=True)  # dropped without being closed
         base_del = getattr(self._tt_base, "__del__", None)
         if base_del is not None:
             base_del(self)
+
+
+class _IterMixin:
+    """Objects that are iterable but not iterators (botocore's `EventStream`)."""
+
+    __slots__ = ("_tt", "_tt_waiting")
+    _tt: StreamTracking
+    _tt_waiting: bool
+    _tt_base: Any
+
+    def __iter__(self) -> Iterator[Any]:
+        return iterate(self._tt, self._tt_base.__iter__(self), owner=self)
+
+    __del__ = _SyncMixin.__del__
 
 
 class _AsyncMixin:
@@ -279,6 +296,8 @@ def _proxy_class(cls: type) -> type | None:
                 mixin: type = _AsyncMixin
             elif hasattr(cls, "__iter__") and hasattr(cls, "__next__"):
                 mixin = _SyncMixin
+            elif hasattr(cls, "__iter__"):
+                mixin = _IterMixin
             else:
                 mixin = None  # type: ignore[assignment]
             if mixin is not None:
@@ -408,6 +427,7 @@ def track_stream(call: Call, stream: Any, state: StreamState) -> Any:
                 proxy._tt_waiting = True
         if proxy is None:
             proxy = StreamProxy(stream, tt)
+        tt.owner = id(proxy)
     call.deferred = True
     return proxy
 

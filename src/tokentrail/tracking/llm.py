@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,12 +22,13 @@ from tokentrail.core import (
     normalize_provider,
 )
 from tokentrail.core.cost import to_decimal
+from tokentrail.core.record import CallStatus, build_call
+from tokentrail.core.sections import build_performance, build_response_metadata
 from tokentrail.core.settings import Settings
 from tokentrail.core.usage import check_count
 from tokentrail.tracking import clock as _clock
 from tokentrail.tracking.costing import price_call
-from tokentrail.tracking.guard import guard
-from tokentrail.tracking.operation import Operation, jsonable
+from tokentrail.tracking.operation import Operation, failed, fill_attribution, jsonable
 
 # SDK spellings of the request parameters the record names (SPEC §1 request_parameters)
 _PARAM_ALIASES: dict[str, str] = {
@@ -40,6 +40,18 @@ _PARAM_ALIASES: dict[str, str] = {
 }
 _PARAM_FIELDS = frozenset(RequestParameters._kinds)
 _RESPONSE_FIELDS = frozenset(ResponseMetadata._kinds)
+
+
+_PROVIDER_NAMES: dict[str, str] = {}  # spelling -> normalized name, for the few a process uses
+
+
+def _provider_name(spelling: str) -> str:
+    name = _PROVIDER_NAMES.get(spelling)
+    if name is None:
+        name = normalize_provider(spelling)
+        if len(_PROVIDER_NAMES) < 256:
+            _PROVIDER_NAMES[spelling] = name
+    return name
 
 
 class LLMTracker(Operation):
@@ -54,6 +66,7 @@ class LLMTracker(Operation):
         "_content",
         "attempt",
         "cache_hit",
+        "deployment",
         "estimated",
         "provider",
         "provider_specific",
@@ -74,7 +87,7 @@ class LLMTracker(Operation):
         self, provider: str, model: str | None, operation: ModelOperation | str = ModelOperation.CHAT, **attrs: Any
     ) -> None:
         super().__init__(operation)
-        self.provider = normalize_provider(provider) if isinstance(provider, str) and provider else "unknown"
+        self.provider = _provider_name(provider) if isinstance(provider, str) and provider else "unknown"
         self.request_model = model or None
         self.response_model: str | None = None
         self.usage: TokenUsage | None = None
@@ -90,6 +103,7 @@ class LLMTracker(Operation):
         self.cache_hit: bool | None = None
         self.attempt: int | None = None
         self.ttft_ms: float | None = None
+        self.deployment: str | None = None
         self._content: tuple[Any, Any] | None = None
         if attrs:
             self.metadata.update(attrs)
@@ -120,7 +134,7 @@ class LLMTracker(Operation):
         A subset larger than its total raises `ValidationError` naming the field (or, outside
         tests, is logged and the counts are ignored): nothing is priced from a wrong number.
         """
-        with guard("llm.set_tokens"):
+        try:
             cached = check_count("cached_tokens", cached_tokens)
             read = check_count("cache_read_tokens", cache_read_tokens)
             if cached is not None and read is not None and cached != read:
@@ -145,19 +159,28 @@ class LLMTracker(Operation):
                     ) from None
                 raise
             self.estimated = False
+        except Exception as failure:
+            if failed("llm.set_tokens", failure):
+                raise
 
     def set_request_id(self, provider_request_id: str | None, client_request_id: str | None = None) -> None:
         """The provider's id for the request (e.g. `chatcmpl-...`), and your own, for reconciliation."""
-        with guard("llm.set_request_id"):
+        try:
             if provider_request_id is not None:
                 self.response["request_id"] = str(provider_request_id)
             if client_request_id is not None:
                 self.response["client_request_id"] = str(client_request_id)
+        except Exception as failure:
+            if failed("llm.set_request_id", failure):
+                raise
 
     def set_response_model(self, model: str | None) -> None:
         """The model the response names (e.g. `gpt-4o-2024-08-06`); priced before the requested one."""
-        with guard("llm.set_response_model"):
+        try:
             self.response_model = str(model) if model else None
+        except Exception as failure:
+            if failed("llm.set_response_model", failure):
+                raise
 
     def set_request_params(self, **params: Any) -> None:
         """Request parameters (`temperature`, `top_p`, `top_k`, `max_tokens`, `stop_sequences`,
@@ -166,7 +189,7 @@ class LLMTracker(Operation):
         SDK spellings are accepted (`stop`, `max_completion_tokens`, `max_output_tokens`);
         parameters the record has no field for go to `provider_specific["request_params"]`.
         """
-        with guard("llm.set_request_params"):
+        try:
             known: dict[str, Any] = {}
             extra: dict[str, Any] = {}
             for key, value in params.items():
@@ -181,59 +204,83 @@ class LLMTracker(Operation):
                     extra[key] = value
             if known:
                 parsed = RequestParameters.from_dict(known)
-                changes = {name: getattr(parsed, name) for name in known}
-                base = self.request_params or RequestParameters()
-                self.request_params = replace(base, **changes)
+                base = self.request_params
+                if base is None:
+                    # the fields not given are None in both, so `parsed` is already the merge
+                    self.request_params = parsed
+                else:
+                    self.request_params = replace(base, **{name: getattr(parsed, name) for name in known})
                 if "stream" in known:
                     self.streaming = bool(known["stream"])
             if extra:
                 specific = self.provider_specific if self.provider_specific is not None else {}
                 specific.setdefault("request_params", {}).update(extra)
                 self.provider_specific = specific
+        except Exception as failure:
+            if failed("llm.set_request_params", failure):
+                raise
 
     def set_streaming(self, streaming: bool = True) -> None:
-        with guard("llm.set_streaming"):
+        try:
             self.streaming = bool(streaming)
+        except Exception as failure:
+            if failed("llm.set_streaming", failure):
+                raise
 
     def set_cache_hit(self, cache_hit: bool = True) -> None:
         """The answer came from a semantic cache, not the provider."""
-        with guard("llm.set_cache_hit"):
+        try:
             self.cache_hit = bool(cache_hit)
+        except Exception as failure:
+            if failed("llm.set_cache_hit", failure):
+                raise
 
     def set_attempt(self, attempt: int) -> None:
         """1 for the first try, 2 for the first retry, ..."""
-        with guard("llm.set_attempt"):
+        try:
             if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
                 raise ValidationError("attempt", f"must be an integer >= 1, got {attempt!r}")
             self.attempt = attempt
+        except Exception as failure:
+            if failed("llm.set_attempt", failure):
+                raise
 
     def set_finish_reason(self, reason: str | Sequence[str] | None) -> None:
         """Why generation stopped; several choices' reasons are joined with commas."""
-        with guard("llm.set_finish_reason"):
+        try:
             if reason is None:
                 self.response.pop("finish_reason", None)
             elif isinstance(reason, str):
                 self.response["finish_reason"] = reason
             else:
                 self.response["finish_reason"] = ",".join(str(r) for r in reason)
+        except Exception as failure:
+            if failed("llm.set_finish_reason", failure):
+                raise
 
     def set_cost(self, cost: Decimal | str | int) -> None:
         """The cost the provider or gateway reported (USD). It wins; the computed cost is kept beside it."""
-        with guard("llm.set_cost"):
+        try:
             self.reported_cost = to_decimal("cost", cost)
+        except Exception as failure:
+            if failed("llm.set_cost", failure):
+                raise
 
     # ---- for the instrumentation layer ----------------------------------------------------
     def set_usage(self, usage: TokenUsage | None, *, estimated: bool = False) -> None:
         """Normalised usage (from `extract_usage`), or locally estimated usage (`estimated=True`)."""
-        with guard("llm.set_usage"):
+        try:
             if usage is not None and not isinstance(usage, TokenUsage):
                 raise ValidationError("usage", f"must be a TokenUsage, got {type(usage).__name__}")
             self.usage = usage
             self.estimated = bool(estimated) and usage is not None
+        except Exception as failure:
+            if failed("llm.set_usage", failure):
+                raise
 
     def set_units(self, units: Units | None = None, **counts: Any) -> None:
         """Non-token billing units: `pages`, `images`, `characters`, `seconds`, `requests`, `searches`."""
-        with guard("llm.set_units"):
+        try:
             if units is not None and not isinstance(units, Units):
                 raise ValidationError("units", f"must be a Units, got {type(units).__name__}")
             if counts:
@@ -241,10 +288,13 @@ class LLMTracker(Operation):
                 base.update({k: v for k, v in counts.items() if v is not None})
                 units = Units.from_dict(base)
             self.units = units
+        except Exception as failure:
+            if failed("llm.set_units", failure):
+                raise
 
     def set_rate_limits(self, info: RateLimitInfo | None = None, **fields: Any) -> None:
         """Rate-limit state from response headers (limits, remaining, absolute reset times)."""
-        with guard("llm.set_rate_limits"):
+        try:
             if info is not None and not isinstance(info, RateLimitInfo):
                 raise ValidationError("rate_limit_info", f"must be a RateLimitInfo, got {type(info).__name__}")
             if fields:
@@ -252,54 +302,89 @@ class LLMTracker(Operation):
                 base.update({k: v for k, v in fields.items() if v is not None})
                 info = RateLimitInfo.from_dict(base)
             self.rate_limits = info
+        except Exception as failure:
+            if failed("llm.set_rate_limits", failure):
+                raise
 
     def set_time_to_first_token(self, ms: float | None = None) -> None:
         """Time to the first streamed token in ms; with no argument, "the first token is now"."""
-        with guard("llm.set_time_to_first_token"):
+        try:
             if ms is None:
                 ms = (_clock.get_clock().perf() - self._t0) * 1000.0
             elif isinstance(ms, bool) or not isinstance(ms, int | float) or ms < 0:
                 raise ValidationError("time_to_first_token_ms", f"must be a non-negative number, got {ms!r}")
             self.ttft_ms = float(ms)
+        except Exception as failure:
+            if failed("llm.set_time_to_first_token", failure):
+                raise
 
     def set_response_metadata(self, **fields: Any) -> None:
         """`finish_reason`, `model_version`, `request_id`, `client_request_id`,
         `system_fingerprint`, `service_tier`, `response_id` as the response reports them."""
-        with guard("llm.set_response_metadata"):
+        try:
             for key, value in fields.items():
                 if key not in _RESPONSE_FIELDS:
                     raise ValidationError(f"response_metadata.{key}", "is not a response_metadata field")
                 if value is not None:
                     self.response[key] = str(value)
+        except Exception as failure:
+            if failed("llm.set_response_metadata", failure):
+                raise
+
+    def set_deployment(self, name: str | None) -> None:
+        """An Azure OpenAI deployment name: priced first through the overrides' deployment map
+        (`[[alias]]`/`[[price]]` entries naming it), then as the model the response names."""
+        try:
+            self.deployment = str(name) if name else None
+        except Exception as failure:
+            if failed("llm.set_deployment", failure):
+                raise
 
     def set_response_schema(self, schema: Mapping[str, Any] | None) -> None:
         """The JSON schema requested through `response_format` (R4U)."""
-        with guard("llm.set_response_schema"):
+        try:
             self.response_schema = jsonable(schema) if schema is not None else None
+        except Exception as failure:
+            if failed("llm.set_response_schema", failure):
+                raise
 
     def set_provider_specific(self, **kv: Any) -> None:
-        with guard("llm.set_provider_specific"):
+        try:
             specific = self.provider_specific if self.provider_specific is not None else {}
             specific.update(kv)
             self.provider_specific = specific
+        except Exception as failure:
+            if failed("llm.set_provider_specific", failure):
+                raise
 
     def set_content(self, messages: Any = None, result: Any = None) -> None:
         """Prompt and answer; stored only when content capture is on (`capture_content`)."""
-        with guard("llm.set_content"):
+        try:
             self._content = (messages, result)
+        except Exception as failure:
+            if failed("llm.set_content", failure):
+                raise
 
     # ---- record ------------------------------------------------------------------------------
     def _record(self, settings: Settings) -> LLMCall:
-        common = self._common(settings)
-        started_at: datetime = common["started_at"]
+        started_at = self.started_at
+        assert started_at is not None
         response = self.response
-        tier = response.get("service_tier") or (self.request_params.service_tier if self.request_params else None)
+        params = self.request_params
+        tier = (response.get("service_tier") if response else None) or (
+            params.service_tier if params is not None else None
+        )
+        usage = self.usage
+        units = self.units
+        # price_call tries its third argument first and falls back to its second: an Azure
+        # deployment goes first (the overrides' deployment map), the response's model second
+        deployment = self.deployment
         cost = price_call(
             self.provider,
-            self.request_model,
-            self.response_model,
-            self.usage,
-            self.units,
+            self.response_model if deployment else self.request_model,
+            deployment or self.response_model,
+            usage,
+            units,
             at=started_at,
             service_tier=tier,
             estimated=self.estimated,
@@ -308,42 +393,59 @@ class LLMTracker(Operation):
         content = None
         if settings.capture_content and self._content is not None and any(v is not None for v in self._content):
             content = Content(messages=self._content[0], result=self._content[1])
-        return LLMCall(
-            **common,
-            provider=self.provider,
-            request_model=self.request_model,
-            provider_model=self.response_model,
-            token_usage=self.usage,
-            units=self.units if self.units is not None and not self.units.is_empty else None,
-            cost_metrics=cost,
-            performance_metrics=self._performance(),
-            request_parameters=self.request_params,
-            response_metadata=ResponseMetadata(**response) if response else None,
-            rate_limit_info=self.rate_limits,
-            provider_specific=jsonable(self.provider_specific) if self.provider_specific else None,
-            response_schema=self.response_schema,
-            streaming=self.streaming,
-            cache_hit=self.cache_hit,
-            attempt=self.attempt,
-            estimated=True if self.estimated else None,
-            content=content,
+        metadata: dict[str, Any] | None = None
+        if self._tags or self.metadata:
+            metadata = jsonable({**self._tags, **self.metadata})
+        error = self.error
+        # positional, in LLMCall's field order (see build_call)
+        return build_call(
+            self.id,  # id
+            self.operation,  # operation
+            started_at,  # started_at
+            self.provider,  # provider
+            self.request_model,  # request_model
+            self.response_model,  # provider_model
+            self.name,  # name
+            CallStatus.OK if error is None else CallStatus.ERROR,  # status
+            error,  # error
+            self.completed_at,  # completed_at
+            self.trace_id,  # trace_id
+            self.parent_id,  # parent_id
+            usage,  # token_usage
+            units if units is not None and not units.is_empty else None,  # units
+            cost,  # cost_metrics
+            self._performance(),  # performance_metrics
+            params,  # request_parameters
+            build_response_metadata(response) if response else None,  # response_metadata
+            self.rate_limits,  # rate_limit_info
+            fill_attribution(self._attribution, settings),  # attribution
+            metadata,  # metadata
+            jsonable(self.provider_specific) if self.provider_specific else None,  # provider_specific
+            self.response_schema,  # response_schema
+            self.streaming,  # streaming
+            self.cache_hit,  # cache_hit
+            self.attempt,  # attempt
+            True if self.estimated else None,  # estimated
+            content,  # content
         )
 
     def _performance(self) -> PerformanceMetrics | None:
-        if self.duration_s is None:
+        duration_s = self.duration_s
+        if duration_s is None:
             return None  # not measured (standalone logging without latency): absent, not zero
-        duration_ms = self.duration_s * 1000.0
+        duration_ms = duration_s * 1000.0
         ttft = self.ttft_ms
         if ttft is not None and ttft > duration_ms:
             ttft = duration_ms
         tps: float | None = None
-        output = self.usage.output_tokens if self.usage is not None else None
+        usage = self.usage
+        output = usage.output_tokens if usage is not None else None
         if output:
             # generation speed: after the first token when it is known (streams), else overall
             generating_ms = duration_ms - ttft if ttft is not None and duration_ms > ttft else duration_ms
             if generating_ms > 0:
                 tps = output / (generating_ms / 1000.0)
-        return PerformanceMetrics(total_duration_ms=duration_ms, time_to_first_token_ms=ttft, tokens_per_second=tps)
+        return build_performance(duration_ms, ttft, tps)
 
 
 def track_llm_call(
