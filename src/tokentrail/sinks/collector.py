@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from tokentrail.core import LLMCall, ValidationError
-from tokentrail.core.columns import record_json
 from tokentrail.core.settings import Settings
 from tokentrail.sinks.spool import Spool
 
@@ -129,7 +128,7 @@ class CollectorSink:
     def write(self, calls: Sequence[LLMCall]) -> None:
         if not calls:
             return
-        lines = [record_json(call.to_dict()).encode() for call in calls]
+        lines = [call.to_json().encode() for call in calls]
         with self._lock:
             if self.spool.spooled or self.is_down:
                 # Older records wait in the spool: queue behind them to keep the order.
