@@ -75,6 +75,9 @@ class Settings:
     otel_usage_counters: bool = False
     # OpenAI streams without include_usage: add it (hiding the extra chunk) instead of estimating
     inject_stream_usage: bool = False
+    # Called with the Content (messages, result) of every captured call before it is recorded;
+    # returns the Content to keep (redacted) or None to drop it. Only used with capture_content.
+    content_redactor: Callable[[Any], Any] | None = None
     # provider name for OpenAI-compatible endpoints tokentrail cannot name from the base URL (vLLM, TGI, ...)
     openai_compatible_provider: str | None = None
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from tokentrail.core import (
-    Content,
     LLMCall,
     ModelOperation,
     PerformanceMetrics,
@@ -29,6 +28,7 @@ from tokentrail.core.usage import check_count
 from tokentrail.tracking import clock as _clock
 from tokentrail.tracking.costing import price_call
 from tokentrail.tracking.operation import Operation, failed, fill_attribution, jsonable
+from tokentrail.tracking.redaction import redacted_content
 
 # SDK spellings of the request parameters the record names (SPEC §1 request_parameters)
 _PARAM_ALIASES: dict[str, str] = {
@@ -392,7 +392,7 @@ class LLMTracker(Operation):
         )
         content = None
         if settings.capture_content and self._content is not None and any(v is not None for v in self._content):
-            content = Content(messages=self._content[0], result=self._content[1])
+            content = redacted_content(settings, self._content[0], self._content[1])
         metadata: dict[str, Any] | None = None
         if self._tags or self.metadata:
             metadata = jsonable({**self._tags, **self.metadata})
