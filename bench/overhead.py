@@ -338,6 +338,66 @@ def bench_chunk_cost(chunks: int, rounds: int) -> dict[str, float]:
     return out
 
 
+def bench_anthropic_chunk_cost(chunks: int, rounds: int) -> dict[str, float]:
+    """Per-event cost of the stream proxy and the Anthropic Messages stream state alone:
+    already-parsed `RawMessageStreamEvent`s (message_start, `chunks` text deltas, message_delta,
+    message_stop) through `streams.iterate` vs the same generator bare (record emission excluded)."""
+    from anthropic.types import RawMessageStreamEvent
+    from pydantic import TypeAdapter
+
+    from tokentrail.instrument.anthropic_streams import MessagesStreamState
+    from tokentrail.instrument.engine import Call
+    from tokentrail.instrument.streams import StreamTracking, iterate
+
+    usage = {"input_tokens": 12, "output_tokens": 1, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": []}
+    raw: list[dict[str, Any]] = [
+        {"type": "message_start", "message": {**message, "stop_reason": None, "usage": usage}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ]
+    raw += [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " tok"}}] * chunks
+    raw += [
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": chunks}},
+        {"type": "message_stop"},
+    ]
+    adapter: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
+    objects = [adapter.validate_python(event) for event in raw]
+
+    class Tracker:
+        def set_time_to_first_token(self) -> None:
+            pass
+
+    def source() -> Any:
+        yield from objects
+
+    def bare() -> int:
+        start = time.perf_counter_ns()
+        for _ in source():
+            pass
+        return time.perf_counter_ns() - start
+
+    def tracked(collect: bool) -> int:
+        call = Call.__new__(Call)
+        call.tracker = Tracker()  # type: ignore[assignment]
+        tt = StreamTracking(call, MessagesStreamState(None, collect=collect))
+        tt.done = True  # the stream is not recorded here: only the per-event path is timed
+        start = time.perf_counter_ns()
+        for _ in iterate(tt, source()):
+            pass
+        return time.perf_counter_ns() - start
+
+    out: dict[str, float] = {}
+    for collect in (False, True):
+        values = []
+        for _ in range(rounds):
+            gc.collect()
+            base = bare()
+            values.append((tracked(collect) - base) / len(objects) / 1000.0)
+        out["collect" if collect else "plain"] = statistics.median(values)
+    return out
+
+
 def profile(calls: int) -> None:
     """cProfile of the caller thread (tokentrail functions by own time) and the worker's
     time per record in the SQLite sink."""
@@ -416,6 +476,11 @@ def main() -> None:
         print(
             f"(b0) stream proxy + chat stream state alone: {cost['plain']:.3f} µs per chunk, "
             f"{cost['collect']:.3f} with the text kept for estimation (target <= 0.5)"
+        )
+        anthropic_cost = bench_anthropic_chunk_cost(args.chunks, max(5, args.rounds))
+        print(
+            f"(b1) stream proxy + Anthropic Messages stream state alone: {anthropic_cost['plain']:.3f} µs per event, "
+            f"{anthropic_cost['collect']:.3f} with the text kept for content capture (target <= 0.5)"
         )
         for include_usage in (True, False):
             got_s = bench_streams(args.chunks, max(3, args.rounds // 2), include_usage=include_usage)

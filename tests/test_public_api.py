@@ -42,6 +42,9 @@ EXPECTED = {
     "track_tool_call",
     "uninstrument",
     "workflow",
+    "wrap_anthropic",
+    "wrap_bedrock",
+    "wrap_gemini",
     "wrap_openai",
 }
 

@@ -24,7 +24,7 @@ from tokentrail.core import (
     normalize_provider,
 )
 from tokentrail.core.settings import Settings
-from tokentrail.instrument import instrument, uninstrument, wrap_openai
+from tokentrail.instrument import instrument, uninstrument, wrap_anthropic, wrap_bedrock, wrap_gemini, wrap_openai
 from tokentrail.pricing import calculate_cost
 from tokentrail.providers import extract_usage
 from tokentrail.tracking import (
@@ -94,5 +94,8 @@ __all__ = [
     "track_tool_call",
     "uninstrument",
     "workflow",
+    "wrap_anthropic",
+    "wrap_bedrock",
+    "wrap_gemini",
     "wrap_openai",
 ]

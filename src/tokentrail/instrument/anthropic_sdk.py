@@ -39,6 +39,7 @@ from tokentrail.providers.anthropic_calls import (
     output_text,
     prompt_of,
     request_parameters,
+    request_view,
     schema_of_request,
 )
 from tokentrail.tracking.guard import guard
@@ -58,7 +59,9 @@ RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
 
 def endpoint(method: str, options: dict[str, Any] | None = None) -> Endpoint:
-    return Endpoint(f"anthropic.messages.{method}", ModelOperation.CHAT, wire.MESSAGES, {"method": method, **(options or {})})
+    return Endpoint(
+        f"anthropic.messages.{method}", ModelOperation.CHAT, wire.MESSAGES, {"method": method, **(options or {})}
+    )
 
 
 class _SDK:
@@ -142,7 +145,9 @@ class AnthropicPlugin(Plugin):
 
         return hook
 
-    def _record_manager(self, manager: Any, resource: Any, kwargs: dict[str, Any], ep: Endpoint, switch: Switch) -> None:
+    def _record_manager(
+        self, manager: Any, resource: Any, kwargs: dict[str, Any], ep: Endpoint, switch: Switch
+    ) -> None:
         names = [key for key in vars(manager) if key.endswith("__api_request")]
         if len(names) != 1:
             return  # another SDK layout: the helper goes unrecorded rather than wrongly
@@ -167,9 +172,17 @@ class AnthropicPlugin(Plugin):
         options = endpoint.options
         provider = options.get("provider") or getattr(client, "_gen_ai_provider_name", None) or "anthropic"
         model = kwargs.get("model")
-        call = start_call(self, endpoint, instance, kwargs, provider=provider, model=model if isinstance(model, str) and model else None)
+        call = start_call(
+            self,
+            endpoint,
+            instance,
+            kwargs,
+            provider=provider,
+            model=model if isinstance(model, str) and model else None,
+        )
         tracker = call.tracker
-        params = request_parameters(kwargs)
+        body = request_view(kwargs)
+        params = request_parameters(body)
         if options.get("helper"):
             params["stream"] = True
         if params:
@@ -181,13 +194,15 @@ class AnthropicPlugin(Plugin):
         if host:
             specific["server_address"] = host
             port = getattr(base_url, "port", None)
-            specific["server_port"] = port if isinstance(port, int) else (443 if getattr(base_url, "scheme", "") == "https" else 80)
-        extra = extra_parameters(kwargs)
+            specific["server_port"] = (
+                port if isinstance(port, int) else (443 if getattr(base_url, "scheme", "") == "https" else 80)
+            )
+        extra = extra_parameters(body)
         if extra:
             specific["request_params"] = extra
         if specific:
             tracker.provider_specific = specific
-        schema = schema_of_request(kwargs)
+        schema = schema_of_request(body)
         if schema is None and kwargs.get("output_format") is not None:
             schema = schema_of_type(kwargs["output_format"])
         if schema is not None:
@@ -261,7 +276,7 @@ class AnthropicPlugin(Plugin):
             stream = raw.parse()  # makes the Stream object; reads nothing
             raw._parsed_by_type[raw._cast_to] = self._stream(call, stream)
             return raw
-        if eager and getattr(http, "_content", None) is not None:  # .with_raw_response: body already read
+        if eager and http is not None and getattr(http, "_content", None) is not None:  # body already read
             self.record(call, http.json())
             return raw
         self._defer(call, raw)

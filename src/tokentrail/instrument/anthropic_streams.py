@@ -8,6 +8,7 @@ into. Usage follows `providers.anthropic` (cumulative deltas overwrite, never ad
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tokentrail.core import TokenUsage
@@ -24,7 +25,7 @@ class MessagesStreamState:
 
     def __init__(self, owner: Any, *, collect: bool) -> None:
         self.owner = owner  # the plug-in: records headers and metadata at the end
-        self.hide = None
+        self.hide: Callable[[Any], bool] | None = None
         self.collect = collect
         self.usage = MessageStreamState()
         self.start: Any = None

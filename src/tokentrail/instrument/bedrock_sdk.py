@@ -51,7 +51,14 @@ from tokentrail.tracking.runtime import current_settings
 
 SERVICE = "bedrock-runtime"
 PATCHED = Endpoint("bedrock-runtime", ModelOperation.CHAT, SERVICE)  # the one wrapped method
-_EMBEDDING_MARKERS = (".titan-embed", ".cohere.embed", "cohere.embed", "amazon.titan-embed", ".nova-2-multimodal-embeddings", "embed-")
+_EMBEDDING_MARKERS = (
+    ".titan-embed",
+    ".cohere.embed",
+    "cohere.embed",
+    "amazon.titan-embed",
+    ".nova-2-multimodal-embeddings",
+    "embed-",
+)
 
 
 def _endpoint(api: str, model: str | None, options: Any) -> Endpoint:
@@ -76,7 +83,9 @@ class BedrockPlugin(Plugin):
     def client_patches(self, client: Any, **options: Any) -> list[Patch]:
         service = getattr(getattr(getattr(client, "meta", None), "service_model", None), "service_name", None)
         if service != SERVICE:
-            raise TypeError(f"wrap_bedrock: expected a boto3 'bedrock-runtime' client, got {service or type(client).__name__!r}")
+            raise TypeError(
+                f"wrap_bedrock: expected a boto3 'bedrock-runtime' client, got {service or type(client).__name__!r}"
+            )
         chosen = {k: v for k, v in options.items() if v is not None}
         return [Patch(client, "_make_api_call", Endpoint(SERVICE, ModelOperation.CHAT, SERVICE, chosen))]
 

@@ -8,6 +8,7 @@ InvokeModel chunk is decoded only when it can carry usage or a stop reason
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tokentrail.instrument.engine import Call
@@ -35,7 +36,7 @@ class ConverseStreamState:
 
     def __init__(self, owner: Any, *, collect: bool) -> None:
         self.owner = owner  # the plug-in: records what the headers said and content
-        self.hide = None
+        self.hide: Callable[[Any], bool] | None = None
         self.collect = collect
         self.metadata: Any = None
         self.stop: Any = None
@@ -83,7 +84,7 @@ class InvokeStreamState(InvokeModelStreamState):
     def __init__(self, owner: Any) -> None:
         super().__init__()
         self.owner = owner
-        self.hide = None
+        self.hide: Callable[[Any], bool] | None = None
         self.message: Any = None
         self.stop: str | None = None
 

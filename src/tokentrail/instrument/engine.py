@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +109,25 @@ class Patch:
 
 _CURRENT: ContextVar[Call | None] = ContextVar("tokentrail_instrumented_call", default=None)
 current_call = _CURRENT.get  # the call in flight in this context (transport hooks add to it)
+
+
+def first_in_call(call: Call, generator: Iterator[Any]) -> Iterator[Any]:
+    """`generator`, with `call` in flight while its first item is made.
+
+    A lazy SDK stream (a generator that sends its request on the first `next()`) runs that
+    request after the wrapped method has returned; this puts the call back in the context
+    for it, so transport hooks (retry counts, headers) still find it. Later items run
+    without it: the context is never left set across a `yield`.
+    """
+    token = _CURRENT.set(call)
+    try:
+        first = next(generator)
+    except StopIteration:
+        return
+    finally:
+        _CURRENT.reset(token)
+    yield first
+    yield from generator
 
 
 def start_call(
@@ -244,6 +263,7 @@ __all__ = [
     "Plugin",
     "Switch",
     "current_call",
+    "first_in_call",
     "is_wrapper",
     "start_call",
     "wrap_method",

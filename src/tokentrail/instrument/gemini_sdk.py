@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokentrail.core import ModelOperation, RateLimitInfo, RequestParameters
-from tokentrail.instrument.engine import Call, Endpoint, Patch, Plugin, current_call, start_call
+from tokentrail.instrument.engine import Call, Endpoint, Patch, Plugin, current_call, first_in_call, start_call
 from tokentrail.instrument.gemini_streams import GeminiStreamState
 from tokentrail.instrument.sdk_support import record_error, set_response
 from tokentrail.instrument.streams import track_stream
@@ -176,6 +176,8 @@ class GeminiPlugin(Plugin):
     def end(self, call: Call, result: Any) -> Any:
         if inspect.isgenerator(result) or inspect.isasyncgen(result):
             state = GeminiStreamState(self, collect=current_settings().capture_content)
+            if inspect.isgenerator(result):  # the sync stream sends its request on the first next()
+                result = first_in_call(call, result)
             return track_stream(call, result, state)
         self.record(call, result)
         return result

@@ -7,6 +7,7 @@ the last chunk with candidates (its finish reason); everything is parsed once, i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tokentrail.instrument.engine import Call
@@ -19,7 +20,7 @@ class GeminiStreamState:
 
     def __init__(self, owner: Any, *, collect: bool) -> None:
         self.owner = owner  # the plug-in: records metadata and content at the end
-        self.hide = None
+        self.hide: Callable[[Any], bool] | None = None
         self.collect = collect
         self.usage = GenerateContentStreamState()
         self.last: Any = None

@@ -16,6 +16,7 @@ from typing import Any
 
 from tokentrail.core import ValidationError
 from tokentrail.instrument.engine import Patch, Plugin, Switch, is_wrapper, wrap_method
+from tokentrail.tracking.guard import guard
 
 logger = logging.getLogger("tokentrail")
 _MISSING = object()
@@ -149,7 +150,10 @@ class Registry:
                     if names:
                         logger.warning("tokentrail: %s is not installed; not instrumented", plugin.name)
                     continue
-                installed = [i for i in (_install(plugin, p) for p in plugin.patches()) if i is not None]
+                patches: list[Patch] = []
+                with guard(f"instrument.{plugin.name}.patches"):  # a broken SDK install never breaks the host
+                    patches = plugin.patches()
+                installed = [i for i in (_install(plugin, p) for p in patches) if i is not None]
                 self._global[plugin.name] = installed
                 done.append(plugin.name)
             return done
@@ -157,7 +161,9 @@ class Registry:
     def uninstrument(self, names: tuple[str, ...]) -> None:
         """Remove the named SDKs' patches (all, and every wrapped client, when none is named)."""
         with self._lock:
-            targets = [ALIASES.get(n.strip().lower(), n.strip().lower()) for n in names] if names else list(self._global)
+            targets = (
+                [ALIASES.get(n.strip().lower(), n.strip().lower()) for n in names] if names else list(self._global)
+            )
             for name in targets:
                 for item in reversed(self._global.pop(name, [])):
                     item.restore()

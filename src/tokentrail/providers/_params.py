@@ -10,6 +10,7 @@ service) is the one to reject it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 _NUMBERS = frozenset({"temperature", "top_p", "frequency_penalty", "presence_penalty"})
@@ -65,6 +66,8 @@ def pick(values: Any, names: Mapping[str, str], out: dict[str, Any] | None = Non
 
 def plain(value: Any, depth: int = 0) -> Any:
     """A JSON-ready copy of a small request option (dicts, lists, scalars; enums by value)."""
+    if isinstance(value, Enum):  # before the scalars: SDK enums are often str subclasses
+        return plain(value.value, depth + 1)
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if depth > 6:
@@ -73,9 +76,6 @@ def plain(value: Any, depth: int = 0) -> Any:
         return {str(k): plain(v, depth + 1) for k, v in value.items() if not is_unset(v)}
     if isinstance(value, list | tuple):
         return [plain(v, depth + 1) for v in value]
-    enum_value = getattr(value, "value", None)
-    if isinstance(enum_value, str | int):
-        return enum_value
     dump = getattr(value, "model_dump", None)  # pydantic objects (google-genai configs)
     if callable(dump):
         try:

@@ -28,6 +28,16 @@ REQUEST_PARAMETERS: dict[str, str] = {
 _EXTRA_SCALARS = ("speed", "inference_geo")
 
 
+def request_view(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The call's arguments as the request body will have them: `extra_body` values (the way
+    to send parameters an SDK version does not declare, such as `temperature` in anthropic
+    2.x) take precedence, as they do in the SDK."""
+    extra = kwargs.get("extra_body")
+    if isinstance(extra, Mapping) and extra:
+        return {**kwargs, **extra}
+    return kwargs
+
+
 def request_parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The record's request parameters set in a `messages.create` / `stream` call."""
     return pick(kwargs, REQUEST_PARAMETERS)
@@ -155,5 +165,6 @@ __all__ = [
     "output_text",
     "prompt_of",
     "request_parameters",
+    "request_view",
     "schema_of_request",
 ]

@@ -16,7 +16,14 @@ from typing import Any
 from tokentrail.core import TokenUsage
 from tokentrail.providers._access import get, header_count, non_negative
 from tokentrail.providers._params import pick
-from tokentrail.providers.bedrock import CONVERSE, CONVERSE_STREAM, INPUT_HEADER, INVOKE_MODEL, INVOKE_MODEL_STREAM, OUTPUT_HEADER
+from tokentrail.providers.bedrock import (
+    CONVERSE,
+    CONVERSE_STREAM,
+    INPUT_HEADER,
+    INVOKE_MODEL,
+    INVOKE_MODEL_STREAM,
+    OUTPUT_HEADER,
+)
 
 # boto3 operation name -> the endpoint family `providers.bedrock.extract` knows
 OPERATIONS: dict[str, str] = {
@@ -34,7 +41,12 @@ SERVICE_TIER_HEADER = "x-amzn-bedrock-service-tier"
 _ARN_MODEL_KINDS = ("foundation-model/", "inference-profile/")
 _BODY_LIMIT = 1 << 20  # request bodies above 1 MiB are not parsed for parameters
 
-_CONVERSE_PARAMETERS = {"maxTokens": "max_tokens", "temperature": "temperature", "topP": "top_p", "stopSequences": "stop_sequences"}
+_CONVERSE_PARAMETERS = {
+    "maxTokens": "max_tokens",
+    "temperature": "temperature",
+    "topP": "top_p",
+    "stopSequences": "stop_sequences",
+}
 # InvokeModel bodies, by model family: Claude / Mistral / Cohere / Llama at the top level
 _BODY_PARAMETERS = {
     "max_tokens": "max_tokens",
@@ -185,7 +197,9 @@ def header_usage(headers: Any) -> TokenUsage | None:
     if uncached is None:
         read = write = None  # parts of an unreported total cannot be priced
     total_input = None if uncached is None else uncached + (read or 0) + (write or 0)
-    usage = TokenUsage.build(input_tokens=total_input, output_tokens=output, cache_read_tokens=read, cache_write_tokens=write)
+    usage = TokenUsage.build(
+        input_tokens=total_input, output_tokens=output, cache_read_tokens=read, cache_write_tokens=write
+    )
     return None if usage.is_empty else usage
 
 
