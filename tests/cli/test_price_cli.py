@@ -1,9 +1,8 @@
-"""`tokentrail price`, `tokentrail prices search` and `tokentrail demo` through the real Typer app."""
+"""`tokentrail price` and `tokentrail prices search` through the real Typer app (the demo: test_demo_e2e.py)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -103,17 +102,3 @@ def test_prices_search_lists_matches():
     none = runner.invoke(app, ["prices", "search", "zzz-no-such-model"])
     assert none.exit_code == 1
 
-
-def test_demo_records_through_the_sdk_into_sqlite(tmp_path):
-    home = tmp_path / "home"
-    result = runner.invoke(app, ["demo", "--home", str(home)])
-    assert result.exit_code == 0, result.output
-    db = home / "tokentrail.db"
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT provider, pricing_status, total_cost, feature FROM calls").fetchall()
-    assert len(rows) == 10
-    statuses = [r[1] for r in rows]
-    assert statuses.count("unpriced") == 1 and statuses.count("priced") == 9
-    assert all(r[2] is None for r in rows if r[1] == "unpriced")
-    assert {r[0] for r in rows} >= {"openai", "anthropic", "gcp.gemini", "aws.bedrock", "deepseek"}
-    assert "10 of 10 records stored" in result.output

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tokentrail.cli import demo, mock_provider, price
+from tokentrail.cli import demo, export, mock_provider, price, report, whatif
 from tokentrail.cli.app import app
 
 # The modules register their commands on `app` when imported.
-_COMMAND_MODULES: tuple[ModuleType, ...] = (demo, mock_provider, price)
+_COMMAND_MODULES: tuple[ModuleType, ...] = (demo, export, mock_provider, price, report, whatif)
 try:
-    from tokentrail.cli import db, keys, serve
+    from tokentrail.cli import db, keys, reprice, serve
 
-    _COMMAND_MODULES += (db, keys, serve)
+    _COMMAND_MODULES += (db, keys, reprice, serve)
 except ImportError:  # the collector commands need the `server` extra (FastAPI, SQLAlchemy, ...)
     from tokentrail.cli import server_missing
 

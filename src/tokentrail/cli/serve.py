@@ -11,6 +11,7 @@ import uvicorn
 from tokentrail.cli.app import app
 from tokentrail.core import ValidationError
 from tokentrail.server.app import create_app, prepare
+from tokentrail.server.dashboard import LOGIN_TOKEN_TTL, issue_login_token, login_url
 from tokentrail.server.db.engine import Database
 from tokentrail.server.settings import DEFAULT_HOST, DEFAULT_PORT, ServerSettings
 
@@ -40,9 +41,12 @@ def serve(
     database = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         prepare(database, settings)  # migrate once here, not once per worker
+        token = issue_login_token(database)
     finally:
         database.dispose()
     typer.echo(f"tokentrail collector on http://{settings.host}:{settings.port} (database {database.display_url})")
+    minutes = int(LOGIN_TOKEN_TTL.total_seconds() // 60)
+    typer.echo(f"Dashboard: {login_url(settings.host, settings.port, token)} (one-time login link, {minutes} minutes)")
     ready = settings.with_changes(migrate=False)
     if workers == 1:
         uvicorn.run(create_app(ready), host=settings.host, port=settings.port, log_level=log_level)
