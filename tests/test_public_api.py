@@ -8,6 +8,7 @@ import tokentrail
 
 EXPECTED = {
     "Attribution",
+    "BudgetExceeded",
     "CallStatus",
     "Client",
     "CostBreakdown",

@@ -23,6 +23,7 @@ from tokentrail.core import (
     ValidationError,
     normalize_provider,
 )
+from tokentrail.core.errors import BudgetExceeded
 from tokentrail.core.settings import Settings
 from tokentrail.instrument import instrument, uninstrument, wrap_anthropic, wrap_bedrock, wrap_gemini, wrap_openai
 from tokentrail.pricing import calculate_cost
@@ -60,6 +61,7 @@ set_usage_extractor(extract_usage)
 
 __all__ = [
     "Attribution",
+    "BudgetExceeded",
     "CallStatus",
     "Client",
     "CostBreakdown",

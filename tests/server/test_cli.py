@@ -57,7 +57,7 @@ def test_keys_need_a_project_or_admin(db_url):
 def test_db_upgrade_downgrade_current(db_url):
     assert "base" in invoke("db", "current", "--db", db_url)
     assert f"-> {migrate.head()}" in invoke("db", "upgrade", "--db", db_url)
-    assert "-> 0001" in invoke("db", "downgrade", "--db", db_url)
+    assert "-> 0001" in invoke("db", "downgrade", "0001", "--db", db_url)
     assert "-> base" in invoke("db", "downgrade", "base", "--db", db_url)
     invoke("db", "upgrade", "--db", db_url)
     assert f"{migrate.head()} (head {migrate.head()})" in invoke("db", "current", "--db", db_url)

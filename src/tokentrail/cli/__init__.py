@@ -10,9 +10,9 @@ from tokentrail.cli.app import app
 # The modules register their commands on `app` when imported.
 _COMMAND_MODULES: tuple[ModuleType, ...] = (demo, export, mock_provider, price, report, whatif)
 try:
-    from tokentrail.cli import db, keys, reprice, serve
+    from tokentrail.cli import budgets, db, keys, reprice, serve
 
-    _COMMAND_MODULES += (db, keys, reprice, serve)
+    _COMMAND_MODULES += (budgets, db, keys, reprice, serve)
 except ImportError:  # the collector commands need the `server` extra (FastAPI, SQLAlchemy, ...)
     from tokentrail.cli import server_missing
 

@@ -16,6 +16,6 @@ def _missing() -> None:
     raise typer.Exit(2)
 
 
-for _name in ("serve", "db", "keys", "reprice"):
+for _name in ("serve", "db", "keys", "reprice", "budgets"):
     app.command(_name, help=f"(needs the server extra) {_HINT}", context_settings={"ignore_unknown_options": True,
                 "allow_extra_args": True})(_missing)

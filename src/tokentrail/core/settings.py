@@ -58,6 +58,10 @@ class Settings:
     collector_url: str | None = None
     api_key: str | None = None
     enforce_budgets: bool = False
+    # budgets (tracking/budgets.py): seconds between re-syncs with the collector, and a
+    # callable given a BudgetWarning when a soft threshold (alert_at) is reached
+    budget_sync_interval: float = 15.0
+    on_budget_warning: Callable[[Any], Any] | None = None
     queue_size: int = 10_000
     spool_dir: str | None = None
     spool_max_bytes: int = 256 * 1024 * 1024
@@ -120,6 +124,14 @@ class Settings:
             raise ValidationError("flush_interval", "must be positive")
         if "collector" in self.sinks and not self.collector_url:
             raise ValidationError("collector_url", "is required when the collector sink is enabled")
+        if self.enforce_budgets and not self.collector_url:
+            raise ValidationError(
+                "collector_url", "is required when enforce_budgets is on (budgets live on the collector)"
+            )
+        if not self.budget_sync_interval > 0:
+            raise ValidationError("budget_sync_interval", "must be positive")
+        if self.on_budget_warning is not None and not callable(self.on_budget_warning):
+            raise ValidationError("on_budget_warning", "must be a callable taking a BudgetWarning")
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -141,6 +153,7 @@ _CASTS: dict[str, Callable[[str, str], Any]] = {
     "collector_max_retries": _to_int,
     "flush_interval": _to_float,
     "collector_timeout": _to_float,
+    "budget_sync_interval": _to_float,
 }
 
 __all__ = ["ENV_PREFIX", "Settings", "default_home", "field"]

@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from tokentrail.server import auth
+from tokentrail.server import auth, metrics
 from tokentrail.server.api import ROUTERS, errors
 from tokentrail.server.db import migrate, rollups
 from tokentrail.server.db.engine import Database
@@ -70,6 +70,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     errors.install(app)
+    metrics.install(app)  # ingest counters for GET /metrics
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -23,7 +23,10 @@ def loads(data: bytes | str) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass  # integers over 64 bits, NaN, or bad JSON: the standard parser decides
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:  # nesting deeper than the interpreter's stack: bad input, not a crash
+        raise ValueError("JSON is nested too deeply") from None
 
 
 def dumps(value: Any) -> str:

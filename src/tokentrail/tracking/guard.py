@@ -3,7 +3,8 @@
 `with guard("where"):` logs and swallows any exception raised inside, and counts it in
 `stats().internal_errors`. Under tests (`TOKENTRAIL_TESTING=1`, or `set_reraise(True)`) it
 re-raises instead, so bugs in tokentrail fail the test rather than disappear in a log.
-`BaseException`s that are not `Exception`s (KeyboardInterrupt, cancellation) always pass.
+`BaseException`s that are not `Exception`s (KeyboardInterrupt, cancellation) always pass, and
+so does `BudgetExceeded`: budget enforcement refuses a call on purpose.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
+
+from tokentrail.core.errors import BudgetExceeded
 
 logger = logging.getLogger("tokentrail")
 
@@ -72,8 +75,8 @@ class guard:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        if exc is None or not isinstance(exc, Exception):
-            return False
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, BudgetExceeded):
+            return False  # BudgetExceeded is a deliberate refusal (budget enforcement), not a bug
         record_internal_error(self.where, exc)
         return not reraise_enabled()
 

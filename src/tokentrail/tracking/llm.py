@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from tokentrail.core import (
     LLMCall,
@@ -25,6 +25,7 @@ from tokentrail.core.record import CallStatus, build_call
 from tokentrail.core.sections import build_performance, build_response_metadata
 from tokentrail.core.settings import Settings
 from tokentrail.core.usage import check_count
+from tokentrail.tracking import budgets as _budgets
 from tokentrail.tracking import clock as _clock
 from tokentrail.tracking.costing import price_call
 from tokentrail.tracking.operation import Operation, failed, fill_attribution, jsonable
@@ -107,6 +108,16 @@ class LLMTracker(Operation):
         self._content: tuple[Any, Any] | None = None
         if attrs:
             self.metadata.update(attrs)
+
+    # ---- budgets (tracking/budgets.py): refused before the provider is called ----------------
+    # BudgetExceeded is raised on purpose, outside the guarded lifecycle (it must reach the caller).
+    def __enter__(self) -> Self:
+        _budgets.check(self.provider, self.request_model)
+        return super().__enter__()
+
+    def start(self, *, push_span: bool = True) -> Self:
+        _budgets.check(self.provider, self.request_model)  # instrumented calls: engine.start_call
+        return super().start(push_span=push_span)
 
     # ---- the SPEC §4 methods ----------------------------------------------------------------
     def set_tokens(

@@ -1,4 +1,5 @@
-"""`GET /v1/calls` (filtered, cursor-paginated, newest first) and `GET /v1/calls/{id}`."""
+"""`GET /v1/calls` (filtered, cursor-paginated, newest first) and `GET /v1/calls/{id}` (with its
+evaluation results)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tokentrail.server.api.errors import ApiError
 from tokentrail.server.auth import Principal
 from tokentrail.server.db.calls import get_call, list_calls
 from tokentrail.server.db.engine import Database
+from tokentrail.server.db.evaluations import results_of
 from tokentrail.server.db.filters import CallFilter
 from tokentrail.server.settings import ServerSettings
 
@@ -41,7 +43,10 @@ def get_one_call(
     if "\x00" not in call_id:  # no stored id has one (PostgreSQL text cannot hold it)
         with db.read() as conn:
             record = get_call(conn, call_id, project=None if principal.admin else principal.project)
+            evaluations = results_of(conn, call_id) if record is not None else []
     if record is None:
         # Another project's call is "not found" too: an answer must not reveal it exists.
         raise ApiError(404, "call not found")
+    if evaluations:  # the record plus its evaluation results (seed 001); absent when none
+        record["evaluations"] = evaluations
     return JSONResponse(record)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tokentrail.core import ValidationError
@@ -59,11 +59,24 @@ def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "1"})
 
 
+def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+    # A value the database refuses (PostgreSQL: a NUL character in text, a number out of
+    # range) came from the request: the caller's mistake, not the server's.
+    assert isinstance(exc, DataError)
+    text = str(exc.orig or exc).strip()
+    reason = text.splitlines()[0] if text else "is invalid"
+    return JSONResponse(
+        {"detail": [{"field": "request", "reason": f"holds a value the database cannot use: {reason}"}]},
+        status_code=400,
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(ValidationError, _validation_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(DataError, _bad_value)
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(PoolTimeout, _unavailable)  # every pooled connection busy
 

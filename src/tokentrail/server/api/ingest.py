@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tokentrail.core import LLMCall, ValidationError
 from tokentrail.server import jsonio
+from tokentrail.server.alerts.service import records_stored
 from tokentrail.server.api.deps import database, require_principal, settings
 from tokentrail.server.api.errors import ApiError
 from tokentrail.server.auth import Principal
@@ -138,4 +139,6 @@ async def post_calls(
 ) -> JSONResponse:
     body = await read_body(request, config.max_body_bytes)
     answer = await run_in_threadpool(ingest, db, body, principal)
+    if answer["accepted"]:  # committed: budgets and alert rules are evaluated on another thread
+        records_stored(request.app, None if principal.admin else principal.project)
     return JSONResponse(answer)

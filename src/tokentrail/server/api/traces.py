@@ -8,7 +8,6 @@ on purpose, so they are kept as the record's `content`. Answers 201 with the sto
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ from tokentrail.core import (
 from tokentrail.core.fields import as_dict, as_str, as_time
 from tokentrail.core.usage import check_count
 from tokentrail.pricing import PROVIDER_IDS, calculate_cost, default_engine, price_version
+from tokentrail.server import jsonio
 from tokentrail.server.api.deps import database, require_principal, settings
 from tokentrail.server.api.ingest import read_body
 from tokentrail.server.auth import Principal
@@ -145,7 +145,7 @@ def trace_to_call(body: Any, project: str | None = None, *, now: datetime | None
 
 def create_trace(db: Database, body: bytes, principal: Principal) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
+        payload = jsonio.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("body", f"is not valid JSON: {exc}") from None
     call = trace_to_call(payload, None if principal.admin else principal.project)

@@ -48,6 +48,14 @@ def json_type() -> TypeEngine[Any]:
     return sa.Text().with_variant(postgresql.JSONB(), POSTGRESQL)
 
 
+def json_param(bind: Connection | Engine, value: dict[str, Any]) -> Any:
+    """A JSON document as a `json_type()` column takes it in an insert or update: the object
+    itself on PostgreSQL (the JSONB type serializes it), its text on SQLite."""
+    if is_postgres(bind):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def column_type(kind: ColumnType) -> TypeEngine[Any]:
     """SQL type of a `core.columns` column type; SQLite spellings match the SDK's DDL."""
     if kind is ColumnType.TEXT:
@@ -285,6 +293,7 @@ __all__ = [
     "create_engine",
     "insert_new",
     "is_postgres",
+    "json_param",
     "json_type",
     "metadata_equals",
     "migration_lock",

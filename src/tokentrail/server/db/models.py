@@ -90,6 +90,9 @@ sa.Index(
     postgresql_using="gin",
     postgresql_ops={"metadata": "jsonb_path_ops"},
 ).ddl_if(dialect=dialect.POSTGRESQL)
+# Indexes that exist on PostgreSQL only (GIN over JSONB): Alembic's comparison skips them on
+# SQLite. Table modules of other features (evaluations, ...) add their own names here.
+POSTGRES_ONLY_INDEXES: set[str] = {METADATA_GIN}
 
 meta = sa.Table(
     META_TABLE,
@@ -130,13 +133,13 @@ for _cube in CUBES:
 
 
 def include_object_for(dialect_name: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
-    """Alembic autogenerate filter for one dialect: the GIN index exists on PostgreSQL only,
+    """Alembic autogenerate filter for one dialect: the GIN indexes exist on PostgreSQL only,
     and `alembic_version` is Alembic's own table."""
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         if type_ == "table" and name == "alembic_version":
             return False
-        return not (type_ == "index" and name == METADATA_GIN and dialect_name != dialect.POSTGRESQL)
+        return not (type_ == "index" and name in POSTGRES_ONLY_INDEXES and dialect_name != dialect.POSTGRESQL)
 
     return include
 
@@ -149,6 +152,7 @@ __all__ = [
     "HOUR",
     "MEASURES",
     "METADATA_GIN",
+    "POSTGRES_ONLY_INDEXES",
     "ROLLED_UP",
     "TOKEN_SUMS",
     "Cube",
