@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tokentrail.server.dashboard import login, pages
+from tokentrail.server.dashboard import budgets_page, login, pages
 from tokentrail.server.dashboard.sessions import LOGIN_TOKEN_TTL, issue_login_token, login_url
 
 router = APIRouter(include_in_schema=False)
 router.include_router(login.router)
 router.include_router(pages.router)
+router.include_router(budgets_page.router)
 
 __all__ = ["LOGIN_TOKEN_TTL", "issue_login_token", "login_url", "router"]

@@ -28,14 +28,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",  # no URL leaves through Referer; `no-referrer` would make Origin null
     "Cache-Control": "no-store",
 }
-# Navigation. Budgets & alerts: add ("Budgets & alerts", "/budgets", "budgets") here once the
-# budgets feature exposes its pages' data (see docs/dashboard.md, "Budgets & alerts").
+# Navigation (one entry per page; the last is server/dashboard/budgets_page.py).
 NAV: list[tuple[str, str, str]] = [
     ("Overview", "/", "overview"),
     ("Calls", "/calls", "calls"),
     ("Users", "/by/user", "by-user"),
     ("Tenants", "/by/tenant", "by-tenant"),
     ("Features", "/by/feature", "by-feature"),
+    ("Budgets & alerts", "/budgets", "budgets"),
 ]
 
 _env = Environment(
