@@ -18,13 +18,28 @@ runner = CliRunner()
 def test_price_json_matches_the_engine():
     result = runner.invoke(
         app,
-        ["price", "gpt-4o", "--provider", "openai", "--input", "4020", "--cache-read", "3968", "--output", "310",
-         "--at", "2026-06-01", "--json"],
+        [
+            "price",
+            "gpt-4o",
+            "--provider",
+            "openai",
+            "--input",
+            "4020",
+            "--cache-read",
+            "3968",
+            "--output",
+            "310",
+            "--at",
+            "2026-06-01",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     expected = calculate_cost(
-        "openai", "gpt-4o", TokenUsage.build(input_tokens=4020, output_tokens=310, cache_read_tokens=3968),
+        "openai",
+        "gpt-4o",
+        TokenUsage.build(input_tokens=4020, output_tokens=310, cache_read_tokens=3968),
         at=datetime(2026, 6, 1, tzinfo=UTC),
     )
     assert Decimal(body["total_cost"]) == expected.total_cost
@@ -35,19 +50,36 @@ def test_price_json_matches_the_engine():
 def test_price_table_shows_every_bucket_and_the_tier():
     result = runner.invoke(
         app,
-        ["price", "gpt-5", "--provider", "openai", "--input", "1493", "--cache-read", "1280", "--output", "125",
-         "--reasoning", "64", "--tier", "flex"],
+        [
+            "price",
+            "gpt-5",
+            "--provider",
+            "openai",
+            "--input",
+            "1493",
+            "--cache-read",
+            "1280",
+            "--output",
+            "125",
+            "--reasoning",
+            "64",
+            "--tier",
+            "flex",
+        ],
     )
     assert result.exit_code == 0, result.output
     for label in ("uncached input", "cache read", "output", "total", "status: priced"):
         assert label in result.output
     flex = calculate_cost(
-        "openai", "gpt-5", TokenUsage.build(input_tokens=1493, output_tokens=125, cache_read_tokens=1280,
-                                            reasoning_tokens=64), service_tier="flex",
+        "openai",
+        "gpt-5",
+        TokenUsage.build(input_tokens=1493, output_tokens=125, cache_read_tokens=1280, reasoning_tokens=64),
+        service_tier="flex",
     )
     standard = calculate_cost(
-        "openai", "gpt-5", TokenUsage.build(input_tokens=1493, output_tokens=125, cache_read_tokens=1280,
-                                            reasoning_tokens=64),
+        "openai",
+        "gpt-5",
+        TokenUsage.build(input_tokens=1493, output_tokens=125, cache_read_tokens=1280, reasoning_tokens=64),
     )
     assert flex.total_cost < standard.total_cost
     assert f"{flex.total_cost:,.6f}".rstrip("0") in result.output
@@ -101,4 +133,3 @@ def test_prices_search_lists_matches():
     assert "anthropic" in table.output
     none = runner.invoke(app, ["prices", "search", "zzz-no-such-model"])
     assert none.exit_code == 1
-

@@ -282,8 +282,12 @@ def test_default_engine_reads_overrides_from_the_environment(tmp_path, monkeypat
 
 @pytest.mark.parametrize(
     "details",
-    [{"input_audio_seconds": 1}, {"audio_seconds": 0, "input_audio_seconds": 5}, {"audio_seconds": 30},
-     {"input_audio_seconds": 0}],
+    [
+        {"input_audio_seconds": 1},
+        {"audio_seconds": 0, "input_audio_seconds": 5},
+        {"audio_seconds": 30},
+        {"input_audio_seconds": 0},
+    ],
 )
 def test_groq_whisper_minimum_billing_matches_genai_prices(details):
     # Found by the Hypothesis property: only `input_audio_seconds` reported must still be billed
@@ -293,7 +297,9 @@ def test_groq_whisper_minimum_billing_matches_genai_prices(details):
         "groq", "whisper-large-v3", TokenUsage(input_tokens=0, details=details), at=at
     )
     theirs = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=0, **details), "whisper-large-v3", provider_id="groq",
+        genai_prices.Usage(input_tokens=0, **details),
+        "whisper-large-v3",
+        provider_id="groq",
         genai_request_timestamp=at,
     )
     assert ours.total_cost == theirs.total_price

@@ -10,10 +10,12 @@ from tokentrail.core import Content
 
 def _track(**settings):
     tokentrail.configure(sinks=["memory"], **settings)
-    with tokentrail.testing.capture() as calls:
-        with tokentrail.track_llm_call(provider="openai", model="gpt-4o") as tracker:
-            tracker.set_tokens(input_tokens=10, output_tokens=2)
-            tracker.set_content(messages=[{"role": "user", "content": "my card is 4111 1111 1111 1111"}], result="ok")
+    with (
+        tokentrail.testing.capture() as calls,
+        tokentrail.track_llm_call(provider="openai", model="gpt-4o") as tracker,
+    ):
+        tracker.set_tokens(input_tokens=10, output_tokens=2)
+        tracker.set_content(messages=[{"role": "user", "content": "my card is 4111 1111 1111 1111"}], result="ok")
     return calls[0]
 
 

@@ -17,5 +17,8 @@ def _missing() -> None:
 
 
 for _name in ("serve", "db", "keys", "reprice", "budgets"):
-    app.command(_name, help=f"(needs the server extra) {_HINT}", context_settings={"ignore_unknown_options": True,
-                "allow_extra_args": True})(_missing)
+    app.command(
+        _name,
+        help=f"(needs the server extra) {_HINT}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )(_missing)

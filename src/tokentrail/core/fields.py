@@ -349,7 +349,7 @@ def _utc_json(value: datetime) -> str:
 def _dict_json(mapping: dict[Any, Any]) -> str:
     """`json_text(mapping)`, written here when it is flat (str keys; str, int, bool or None
     values: metadata and provider_specific usually are), which skips building an encoder."""
-    parts = []
+    parts: list[str] = []
     add = parts.append
     for key, value in mapping.items():
         if type(key) is not str:

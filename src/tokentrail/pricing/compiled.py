@@ -79,12 +79,12 @@ class _Source:
 _SECONDS_KEYS = ("audio_seconds", "input_audio_seconds")
 
 
-def _billed_seconds(audio: object, input_audio: object, own: object, minimum: int) -> object:
+def _billed_seconds(audio: Any, input_audio: Any, own: Any, minimum: int) -> Any:
     """genai-prices' Groq whisper rule: `audio_seconds or input_audio_seconds`, at least `minimum`."""
     reported = audio or input_audio
     if reported is None:
         return own
-    return max(reported, minimum) if reported > 0 else 0  # type: ignore[operator]
+    return max(reported, minimum) if reported > 0 else 0
 
 
 def _reader(key: str, src: _Source, plain: bool) -> str | None:
