@@ -20,7 +20,6 @@ import functools
 import importlib
 import importlib.util
 import inspect
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,14 @@ from tokentrail.core import ModelOperation, RequestParameters
 from tokentrail.instrument.anthropic_streams import MessagesStreamState
 from tokentrail.instrument.engine import Call, Endpoint, Patch, Plugin, Switch, start_call, wrap_method
 from tokentrail.instrument.openai_support import attempt_of, capture_http
-from tokentrail.instrument.sdk_support import copy_hook, record_error, record_headers, schema_of_type, set_response
+from tokentrail.instrument.sdk_support import (
+    copy_hook,
+    record_error,
+    record_headers,
+    record_when_parsed,
+    schema_of_type,
+    set_response,
+)
 from tokentrail.instrument.streams import track_stream
 from tokentrail.providers import anthropic as wire
 from tokentrail.providers.anthropic_calls import (
@@ -283,34 +289,14 @@ class AnthropicPlugin(Plugin):
         return raw
 
     def _defer(self, call: Call, raw: Any) -> None:
-        """Record when the caller parses the body (or, if it never does, when the response
-        object goes away, with what the headers told)."""
-        call.deferred = True
-        original = raw.parse
-        plugin = self
-        proxies: dict[int, Any] = {}  # the SDK caches what parse() returns: one proxy per stream
-
-        def settle(parsed: Any) -> Any:
-            if isinstance(parsed, plugin._load().streams):
-                proxy = proxies.get(id(parsed))
-                if proxy is None:
-                    proxy = proxies[id(parsed)] = plugin._stream(call, parsed)
-                return proxy
-            if not call.tracker.finished:
-                with guard("instrument.anthropic.parse"):
-                    plugin.record(call, parsed)
-                call.tracker.finish()
-            return parsed
-
-        if inspect.iscoroutinefunction(original):
-
-            async def aparse(*args: Any, **kwargs: Any) -> Any:
-                return settle(await original(*args, **kwargs))
-
-            raw.parse = aparse
-        else:
-            raw.parse = lambda *args, **kwargs: settle(original(*args, **kwargs))
-        weakref.finalize(raw, _finish_unparsed, call)
+        record_when_parsed(
+            call,
+            raw,
+            streams=self._load().streams,
+            track=self._stream,
+            record=self.record,
+            record_unparsed=self.record_http,
+        )
 
     def fail(self, call: Call, exc: BaseException) -> None:
         tracker = call.tracker
@@ -327,13 +313,6 @@ class AnthropicPlugin(Plugin):
             tracker.response["request_id"] = facts.request_id
         status = getattr(exc, "status_code", None)
         record_error(tracker, exc, status=status if isinstance(status, int) else None, kind=facts.error_type)
-
-
-def _finish_unparsed(call: Call) -> None:
-    if not call.tracker.finished:
-        with guard("instrument.anthropic.unparsed"):
-            call.plugin.record_http(call)  # type: ignore[attr-defined]
-        call.tracker.finish()
 
 
 __all__ = ["METHODS", "AnthropicPlugin", "endpoint"]

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,10 +30,10 @@ from tokentrail.instrument.openai_support import (
     copy_wrapper,
     endpoint,
     fields_of,
-    finish_unparsed,
     schema_of_type,
 )
 from tokentrail.instrument.openai_usage import usage_of
+from tokentrail.instrument.sdk_support import record_when_parsed
 from tokentrail.instrument.streams import track_stream
 from tokentrail.providers import openai as wire
 from tokentrail.providers.openai_calls import (
@@ -323,35 +321,17 @@ class OpenAIPlugin(Plugin):
         return track_stream(call, stream, state)
 
     def _defer(self, call: Call, raw: Any) -> None:
-        """`.with_streaming_response`: record when the caller parses the body (or, if it never
-        does, when the response object goes away, with what the headers told)."""
-        call.deferred = True
+        """`.with_streaming_response`: recorded when the caller parses the body."""
         if call.http_response is None:
             call.http_response = getattr(raw, "http_response", None)
-        original = raw.parse
-        plugin = self
-        proxies: dict[int, Any] = {}  # the SDK caches what parse() returns: one proxy per stream
-
-        def settle(parsed: Any) -> Any:
-            if isinstance(parsed, plugin._load().streams):
-                proxy = proxies.get(id(parsed))
-                if proxy is None:
-                    proxy = proxies[id(parsed)] = plugin._stream(call, parsed)
-                return proxy
-            if not call.tracker.finished:
-                plugin.record(call, parsed)
-                call.tracker.finish()
-            return parsed
-
-        if inspect.iscoroutinefunction(original):
-
-            async def aparse(*args: Any, **kwargs: Any) -> Any:
-                return settle(await original(*args, **kwargs))
-
-            raw.parse = aparse
-        else:
-            raw.parse = lambda *args, **kwargs: settle(original(*args, **kwargs))
-        weakref.finalize(raw, finish_unparsed, call)
+        record_when_parsed(
+            call,
+            raw,
+            streams=self._load().streams,
+            track=self._stream,
+            record=self.record,
+            record_unparsed=lambda unparsed: self.record_http(unparsed, None),
+        )
 
     def fail(self, call: Call, exc: BaseException) -> None:
         response = getattr(exc, "response", None)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tokentrail.core import ModelOperation
-from tokentrail.instrument.engine import Call, Endpoint, current_call
+from tokentrail.instrument.engine import Endpoint, current_call
 from tokentrail.providers import openai as wire
 from tokentrail.providers.openai_calls import schema_of_format
 
@@ -98,12 +98,6 @@ def fields_of(obj: Any) -> dict[str, Any] | None:
     return {**fields, **extra} if extra else fields
 
 
-def finish_unparsed(call: Call) -> None:
-    if not call.tracker.finished:
-        call.plugin.record_http(call, None)  # type: ignore[attr-defined]
-        call.tracker.finish()
-
-
 def attempt_of(request: Any) -> int | None:
     """1 + the SDK's `x-stainless-retry-count` request header."""
     headers = getattr(request, "headers", None)
@@ -185,6 +179,5 @@ __all__ = [
     "copy_wrapper",
     "endpoint",
     "fields_of",
-    "finish_unparsed",
     "schema_of_type",
 ]

@@ -4,6 +4,8 @@ errors with their HTTP status, client copies of wrapped clients, schemas of pyda
 from __future__ import annotations
 
 import functools
+import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -83,4 +85,60 @@ def model_name(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-__all__ = ["copy_hook", "model_name", "record_error", "record_headers", "schema_of_type", "set_response"]
+def record_when_parsed(
+    call: Any,
+    raw: Any,
+    *,
+    streams: type | tuple[type, ...],
+    track: Callable[[Any, Any], Any],
+    record: Callable[[Any, Any], None],
+    record_unparsed: Callable[[Any], None],
+) -> None:
+    """A raw/streaming response (`with_raw_response`, `with_streaming_response`): record the
+    call when the caller parses the body, or — if it never does — when the response object
+    goes away, with what the headers told. A parsed stream is tracked instead; the SDK caches
+    what `parse()` returns, so each stream gets one proxy."""
+    call.deferred = True
+    original = raw.parse
+    proxies: dict[int, Any] = {}
+
+    def settle(parsed: Any) -> Any:
+        if isinstance(parsed, streams):
+            proxy = proxies.get(id(parsed))
+            if proxy is None:
+                proxy = proxies[id(parsed)] = track(call, parsed)
+            return proxy
+        if not call.tracker.finished:
+            with guard("instrument.parse"):
+                record(call, parsed)
+            call.tracker.finish()
+        return parsed
+
+    if inspect.iscoroutinefunction(original):
+
+        async def aparse(*args: Any, **kwargs: Any) -> Any:
+            return settle(await original(*args, **kwargs))
+
+        raw.parse = aparse
+    else:
+        raw.parse = lambda *args, **kwargs: settle(original(*args, **kwargs))
+    # `record_unparsed` must not refer to `raw`, or the finalizer would keep it alive
+    weakref.finalize(raw, _finish_unparsed, call, record_unparsed)
+
+
+def _finish_unparsed(call: Any, record_unparsed: Callable[[Any], None]) -> None:
+    if not call.tracker.finished:
+        with guard("instrument.unparsed"):
+            record_unparsed(call)
+        call.tracker.finish()
+
+
+__all__ = [
+    "copy_hook",
+    "model_name",
+    "record_error",
+    "record_headers",
+    "record_when_parsed",
+    "schema_of_type",
+    "set_response",
+]
